@@ -1,0 +1,17 @@
+//! The wine load-testing lab, reproduced in Rust.
+//!
+//! A wine classifier (standard scaler + random forest of 10 trees, trained with
+//! smartcore) served over HTTP with the lab's two APIs, and a runner that load-tests
+//! four such servers with Locust and reports their latency.
+//!
+//! - [`features`]: the 13 measurements, the one place their names are written.
+//! - [`dataset`]: the wine data and the lab's train/held-out split.
+//! - [`model`]: prediction (scaler, trees, votes).
+//! - [`train`]: growing the forest with smartcore.
+//! - [`model_file`]: the versioned, checksummed model file.
+
+pub mod dataset;
+pub mod features;
+pub mod model;
+pub mod model_file;
+pub mod train;
