@@ -9,9 +9,15 @@
 //! - [`model`]: prediction (scaler, trees, votes).
 //! - [`train`]: growing the forest with smartcore.
 //! - [`model_file`]: the versioned, checksummed model file.
+//! - [`api`]: the two HTTP APIs (routes, request validation, FastAPI-shaped errors, OpenAPI).
+//! - [`server`]: serving an API until a stop signal, draining in-flight requests.
+//! - [`logging`]: the binaries' log set-up.
 
+pub mod api;
 pub mod dataset;
 pub mod features;
+pub mod logging;
 pub mod model;
 pub mod model_file;
+pub mod server;
 pub mod train;

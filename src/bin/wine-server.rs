@@ -1,0 +1,101 @@
+//! `wine-server`: one of the lab's two model servers (`--api no-batch|with-batch`).
+//!
+//! Loads the model file once, then serves it until SIGTERM or SIGINT, letting
+//! in-flight requests finish. Settings come from flags or `WINE_*` variables;
+//! the defaults are the container's (port 80, model at /app/wine.model).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use wine_lab::api::{Api, DEFAULT_MAX_BODY_BYTES};
+use wine_lab::model_file;
+use wine_lab::server::{self, ServerOptions};
+
+/// Serve the wine classifier over HTTP with one of the lab's two APIs.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Which API: no-batch (one named wine per request) or with-batch (rows of 13 numbers).
+    #[arg(long, env = "WINE_API")]
+    api: Api,
+    /// Address to listen on.
+    #[arg(long, env = "WINE_HOST", default_value = "0.0.0.0")]
+    host: IpAddr,
+    /// Port to listen on.
+    #[arg(long, env = "WINE_PORT", default_value_t = 80)]
+    port: u16,
+    /// Model file written by wine-train.
+    #[arg(long, env = "WINE_MODEL", default_value = "/app/wine.model")]
+    model: PathBuf,
+    /// Largest request body in bytes; larger ones are answered 413.
+    #[arg(long, env = "WINE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Worker threads (default: one per CPU; 1 runs everything on one thread).
+    #[arg(long, env = "WINE_THREADS")]
+    threads: Option<usize>,
+    /// Log every request (off by default: it costs time under load).
+    #[arg(long, env = "WINE_LOG_REQUESTS")]
+    log_requests: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    wine_lab::logging::init();
+    if let Err(error) = run(args) {
+        eprintln!("wine-server: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let loaded = model_file::load(&args.model)?;
+    let runtime = match args.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads.max(1));
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+    .context("cannot start the async runtime")?;
+
+    runtime.block_on(async {
+        // Handlers first: a signal that arrives once "serving" is logged must be caught.
+        let signal = server::stop_signal().context("cannot install signal handlers")?;
+        let address = SocketAddr::new(args.host, args.port);
+        let listener = server::bind(address).await?;
+        info!(
+            api = %args.api,
+            address = %listener.local_addr()?,
+            model = %args.model.display(),
+            sha256 = %loaded.sha256,
+            "serving"
+        );
+        let stop = CancellationToken::new();
+        let signal = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                // Cancels on drop, so the server stops even if this task fails.
+                let _stop_on_exit = stop.drop_guard();
+                signal.await;
+            }
+        });
+        let options = ServerOptions {
+            api: args.api,
+            max_body_bytes: args.max_body_bytes,
+            log_requests: args.log_requests,
+        };
+        server::serve(listener, Arc::new(loaded.model), &options, stop).await?;
+        signal.abort();
+        info!("stopped");
+        Ok(())
+    })
+}

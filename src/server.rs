@@ -1,0 +1,84 @@
+//! Running one API on a socket until asked to stop, then draining in-flight
+//! requests: what `wine-server` does as a container's PID 1 under `docker stop`,
+//! and what the lab runner does four times on loopback.
+
+use std::future::IntoFuture;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::{Level, info, warn};
+
+use crate::api::{self, Api};
+use crate::model::WineModel;
+
+/// How long in-flight requests may take to finish after a stop signal before
+/// the server exits anyway (well under Docker's 10 s kill timeout).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How one server behaves.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Which API to serve.
+    pub api: Api,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Log every request (off by default: it costs time under load).
+    pub log_requests: bool,
+}
+
+/// Binds `addr`, saying which address failed and why.
+pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// Serves `model` on `listener` until `stop` is cancelled, then lets open
+/// requests finish (for at most [`DRAIN_TIMEOUT`]).
+pub async fn serve(
+    listener: TcpListener,
+    model: Arc<WineModel>,
+    options: &ServerOptions,
+    stop: CancellationToken,
+) -> io::Result<()> {
+    let mut router = api::router(options.api, model, options.max_body_bytes);
+    if options.log_requests {
+        router = router.layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        );
+    }
+    let graceful = axum::serve(listener, router)
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    tokio::select! {
+        result = graceful => result,
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => {
+            warn!(api = %options.api, "requests still open {DRAIN_TIMEOUT:?} after the stop signal; closing them");
+            Ok(())
+        }
+    }
+}
+
+/// Installs SIGTERM (`docker stop`) and SIGINT (Ctrl-C) handlers now, and
+/// returns a future that resolves on the first of them.
+pub fn stop_signal() -> io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => info!("SIGTERM received: finishing open requests"),
+            _ = interrupt.recv() => info!("SIGINT received: finishing open requests"),
+        }
+    })
+}

@@ -1,0 +1,295 @@
+//! The two binaries as users and Docker run them: start-up errors are one
+//! clear line and a non-zero exit; SIGTERM/SIGINT stop the server promptly
+//! while in-flight requests finish; the trainer is deterministic.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, binary, model_path, post_json, read_response, scratch_dir, wine_body};
+
+/// Runs wine-server expecting it to fail at start-up; returns its stderr.
+fn failed_start(args: &[&str]) -> String {
+    let output = Command::new(binary("wine-server"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run wine-server");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn model_problems_are_one_line_errors() {
+    let dir = scratch_dir();
+    let missing = dir.join("absent.model");
+    let corrupt = dir.join("corrupt.model");
+    let mut bytes = std::fs::read(model_path()).unwrap();
+    let last_digit = bytes.iter().rposition(u8::is_ascii_digit).unwrap();
+    bytes[last_digit] = if bytes[last_digit] == b'7' {
+        b'8'
+    } else {
+        b'7'
+    };
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let other_version = dir.join("v9.model");
+    let text = std::fs::read_to_string(model_path()).unwrap();
+    std::fs::write(&other_version, text.replacen(" v1 ", " v9 ", 1)).unwrap();
+    let pickle = dir.join("wine.pkl");
+    std::fs::write(&pickle, b"\x80\x04\x95\x00\x00").unwrap();
+
+    for (path, needle) in [
+        (&missing, "not found; train one with `wine-train --out"),
+        (&corrupt, "corrupt"),
+        (&other_version, "format v9 is not supported"),
+        (&pickle, "not a wine-lab model file"),
+        (&dir, "cannot read model file"),
+    ] {
+        let stderr = failed_start(&[
+            "--api",
+            "no-batch",
+            "--port",
+            "0",
+            "--model",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("wine-server: ") && stderr.contains(needle),
+            "{stderr}"
+        );
+        assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    }
+}
+
+#[test]
+fn a_taken_port_is_a_one_line_error() {
+    let server = Server::start("no-batch");
+    let port = server.addr.port().to_string();
+    let model = model_path().to_str().unwrap();
+    let stderr = failed_start(&[
+        "--api",
+        "no-batch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--model",
+        model,
+    ]);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() <= 2, "{stderr}"); // the start-up log never happened
+}
+
+#[test]
+fn bad_flags_are_explained() {
+    let output = Command::new(binary("wine-server"))
+        .args(["--api", "batchy"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("expected no-batch or with-batch"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn settings_come_from_the_environment_too() {
+    // The images configure the server with WINE_* variables only.
+    let mut child = Command::new(binary("wine-server"))
+        .env("WINE_API", "with-batch")
+        .env("WINE_HOST", "127.0.0.1")
+        .env("WINE_PORT", "0")
+        .env("WINE_MODEL", model_path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let first = std::io::BufRead::lines(std::io::BufReader::new(stderr))
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(
+        first.contains("api=with-batch") && first.contains("address=127.0.0.1:"),
+        "{first}"
+    );
+    common::terminate(&child);
+    assert!(common::wait_with_timeout(&mut child, Duration::from_secs(5)).success());
+}
+
+#[test]
+fn start_up_is_logged_once_and_requests_are_not() {
+    let mut server = Server::start("no-batch");
+    for _ in 0..3 {
+        assert_eq!(
+            post_json(server.addr, wine_body(1.0).as_bytes()).status,
+            200
+        );
+    }
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let log = server.log();
+    let sha = wine_lab::model_file::sha256_hex(&std::fs::read(model_path()).unwrap());
+    assert!(
+        log[0].contains("serving") && log[0].contains("api=no-batch"),
+        "{log:?}"
+    );
+    assert!(
+        log[0].contains(&format!("model={}", model_path().display())),
+        "{log:?}"
+    );
+    assert!(log[0].contains(&format!("sha256={sha}")), "{log:?}");
+    assert_eq!(
+        log.len(),
+        3,
+        "start-up, signal and stop lines only: {log:?}"
+    );
+
+    let mut server = Server::start_with("no-batch", &["--log-requests"]);
+    assert_eq!(
+        post_json(server.addr, wine_body(1.0).as_bytes()).status,
+        200
+    );
+    server.stop();
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|line| line.contains("/predict") && line.contains("200")),
+        "{:?}",
+        server.log()
+    );
+}
+
+#[test]
+fn sigterm_and_sigint_stop_promptly() {
+    for signal in ["-TERM", "-INT"] {
+        let mut server = Server::start("with-batch");
+        let started = std::time::Instant::now();
+        Command::new("kill")
+            .args([signal, &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = common::wait_with_timeout(&mut server.child, Duration::from_secs(5));
+        assert!(status.success(), "{signal}: {status:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{signal}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn in_flight_requests_finish_after_sigterm() {
+    let mut server = Server::start("no-batch");
+    // An idle keep-alive connection must not hold the shutdown up.
+    let _idle = TcpStream::connect(server.addr).unwrap();
+
+    // A request whose body is only half sent when the signal arrives.
+    let body = wine_body(1.0);
+    let (first, second) = body.as_bytes().split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(first).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    common::terminate(&server.child);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server must wait for the open request"
+    );
+    stream.write_all(second).unwrap();
+    let response = read_response(&mut stream);
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, r#"{"Prediction":1}"#)
+    );
+
+    let status = common::wait_with_timeout(&mut server.child, Duration::from_secs(5));
+    assert!(status.success());
+}
+
+#[test]
+fn training_is_deterministic_and_reports_accuracy() {
+    let dir = scratch_dir();
+    let run = |name: &str, seed: &str| {
+        let path = dir.join(name);
+        let output = Command::new(binary("wine-train"))
+            .args(["--seed", seed, "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        (
+            std::fs::read(&path).unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+        )
+    };
+    let (first, stdout) = run("a.model", "42");
+    let (second, _) = run("b.model", "42");
+    let (other_seed, _) = run("c.model", "7");
+    assert!(first == second, "same seed, same bytes");
+    assert!(first != other_seed, "the seed is used");
+    assert!(
+        stdout.contains("held-out accuracy: 44/45 (97.8%)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("training accuracy: 133/133 (100.0%)"),
+        "{stdout}"
+    );
+    assert!(
+        std::fs::read(model_path()).unwrap() == first,
+        "the default seed is 42"
+    );
+}
+
+#[test]
+fn trainer_errors_are_clear() {
+    let output = Command::new(binary("wine-train"))
+        .args(["--out", "/nonexistent-dir/x.model"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("cannot write /nonexistent-dir/x.model"),
+        "{stderr}"
+    );
+
+    let bad_csv = scratch_dir().join("bad.csv");
+    std::fs::write(&bad_csv, "a,b\n1,2\n").unwrap();
+    let output = Command::new(binary("wine-train"))
+        .args([
+            "--out",
+            "/tmp/unused.model",
+            "--data",
+            bad_csv.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("header must be the 13 feature names"),
+        "{stderr}"
+    );
+}
