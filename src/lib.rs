@@ -16,6 +16,7 @@
 pub mod api;
 pub mod dataset;
 pub mod features;
+pub mod lab;
 pub mod logging;
 pub mod model;
 pub mod model_file;

@@ -43,7 +43,7 @@ pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 pub async fn serve(
     listener: TcpListener,
     model: Arc<WineModel>,
-    options: &ServerOptions,
+    options: ServerOptions,
     stop: CancellationToken,
 ) -> io::Result<()> {
     let mut router = api::router(options.api, model, options.max_body_bytes);

@@ -68,6 +68,24 @@ pub struct TrainingData {
     pub split: Split,
 }
 
+impl TrainingData {
+    /// The data and split compiled into the binary: what the images' model is trained on.
+    pub fn embedded() -> Result<Self, crate::dataset::DataError> {
+        let dataset = Dataset::embedded()?;
+        let split = Split::embedded(dataset.len())?;
+        let source = DataSource {
+            name: "data/wine.csv".to_owned(),
+            sha256: crate::model_file::sha256_hex(crate::dataset::WINE_CSV.as_bytes()),
+            rows: dataset.len(),
+        };
+        Ok(TrainingData {
+            dataset,
+            source,
+            split,
+        })
+    }
+}
+
 /// Trains the model and scores it; the result is ready to save.
 pub fn train(data: &TrainingData, seed: u64) -> Result<ModelFile, TrainError> {
     let TrainingData {

@@ -7,10 +7,10 @@
 //! training row, and on the three single-wine examples.
 
 use serde::Deserialize;
-use wine_lab::dataset::{Dataset, Split};
+use wine_lab::dataset::Dataset;
 use wine_lab::features::{FEATURE_NAMES, Features};
 use wine_lab::model::WineModel;
-use wine_lab::model_file::{DataSource, ModelFile};
+use wine_lab::model_file::ModelFile;
 use wine_lab::train::{DEFAULT_SEED, TrainingData, train};
 
 #[derive(Deserialize)]
@@ -35,22 +35,7 @@ fn reference() -> Reference {
 }
 
 fn trained_model() -> (ModelFile, WineModel) {
-    let dataset = Dataset::embedded().unwrap();
-    let split = Split::embedded(dataset.len()).unwrap();
-    let source = DataSource {
-        name: "data/wine.csv".into(),
-        sha256: String::new(),
-        rows: dataset.len(),
-    };
-    let file = train(
-        &TrainingData {
-            dataset,
-            source,
-            split,
-        },
-        DEFAULT_SEED,
-    )
-    .unwrap();
+    let file = train(&TrainingData::embedded().unwrap(), DEFAULT_SEED).unwrap();
     let model = WineModel::new(&file.params).unwrap();
     (file, model)
 }

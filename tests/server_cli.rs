@@ -171,18 +171,15 @@ fn start_up_is_logged_once_and_requests_are_not() {
 
 #[test]
 fn sigterm_and_sigint_stop_promptly() {
-    for signal in ["-TERM", "-INT"] {
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
         let mut server = Server::start("with-batch");
         let started = std::time::Instant::now();
-        Command::new("kill")
-            .args([signal, &server.child.id().to_string()])
-            .status()
-            .unwrap();
+        common::signal(server.child.id(), signal);
         let status = common::wait_with_timeout(&mut server.child, Duration::from_secs(5));
-        assert!(status.success(), "{signal}: {status:?}");
+        assert!(status.success(), "{name}: {status:?}");
         assert!(
             started.elapsed() < Duration::from_secs(1),
-            "{signal}: took {:?}",
+            "{name}: took {:?}",
             started.elapsed()
         );
     }

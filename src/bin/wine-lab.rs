@@ -1,5 +1,141 @@
-//! `wine-lab`: the main job (placeholder until the lab runner lands).
+//! `wine-lab`: the lab's main job without Docker. Starts the four servers
+//! (no-batch, batch-1, batch-32, batch-64) on loopback and real Locust against
+//! them: with its web UI, as in the lab, or `--headless` for a sweep of user
+//! counts that ends in a latency report with a chart.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use wine_lab::lab::{self, LabOptions, SweepOptions, WebOptions};
+use wine_lab::server;
+
+/// Load-test the wine lab's four servers with Locust, without Docker.
+///
+/// By default: starts the servers and Locust's web UI (http://localhost:8089); swarm
+/// from the browser, Ctrl-C stops everything. With --headless: runs a sweep of
+/// user counts and writes a report folder (tables, CSV, JSON, chart, index.html).
+///
+/// Exit codes: 0 done, 1 error, 2 bad arguments, 3 Locust missing,
+/// 4 requests failed, 130 interrupted (finished steps are kept).
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Run the latency sweep and write a report instead of opening the web UI.
+    #[arg(long)]
+    headless: bool,
+    /// User counts of the sweep, one step each.
+    #[arg(long, value_delimiter = ',', default_value = "10,50,100,500", value_parser = clap::value_parser!(u32).range(1..))]
+    users: Vec<u32>,
+    /// Users started per second (default: each step's user count, so all start in a second).
+    #[arg(long)]
+    spawn_rate: Option<f64>,
+    /// How long each step runs, in whole seconds ("30s", "2m").
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Report folder (default: lab-reports/<UTC date and time>); must be new or empty.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Serve this model file (default: train the images' model, seed 42, in a few ms).
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Use this locustfile (default: the repository's locustfile.py, built in).
+    #[arg(long, value_name = "FILE")]
+    locustfile: Option<PathBuf>,
+    /// The Locust program.
+    #[arg(
+        long,
+        env = "WINE_LAB_LOCUST",
+        default_value = "locust",
+        value_name = "PROGRAM"
+    )]
+    locust: OsString,
+    /// Put the servers on this port and the next three (default: free ports).
+    #[arg(long, value_name = "PORT")]
+    base_port: Option<u16>,
+    /// Address of Locust's web UI.
+    #[arg(long, default_value = "127.0.0.1")]
+    web_host: String,
+    /// Port of Locust's web UI.
+    #[arg(long, default_value_t = 8089)]
+    web_port: u16,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = if text.chars().all(|c| c.is_ascii_digit()) {
+        Duration::from_secs(text.parse().map_err(|e| format!("{e}"))?)
+    } else {
+        humantime::parse_duration(text).map_err(|e| e.to_string())?
+    };
+    if duration.as_secs() == 0 || duration.subsec_nanos() != 0 {
+        return Err(
+            "give a whole number of seconds, at least 1 (Locust's --run-time has 1 s steps)".into(),
+        );
+    }
+    Ok(duration)
+}
+
 fn main() {
-    eprintln!("wine-lab: the lab runner is not written yet");
-    std::process::exit(2);
+    let args = Args::parse();
+    wine_lab::logging::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("wine-lab: cannot start the async runtime: {error}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(run(args));
+    std::process::exit(code);
+}
+
+async fn run(args: Args) -> i32 {
+    let stop = CancellationToken::new();
+    match server::stop_signal() {
+        Ok(signal) => {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                signal.await;
+                stop.cancel();
+            });
+        }
+        Err(error) => {
+            eprintln!("wine-lab: cannot install signal handlers: {error}");
+            return 1;
+        }
+    }
+    let options = LabOptions {
+        model: args.model,
+        locustfile: args.locustfile,
+        locust: args.locust,
+        base_port: args.base_port,
+    };
+    let result = if args.headless {
+        let out = args.out.unwrap_or_else(|| {
+            let now = jiff::Timestamp::now();
+            PathBuf::from("lab-reports").join(now.strftime("%Y-%m-%dT%H%M%SZ").to_string())
+        });
+        let sweep = SweepOptions {
+            users: args.users,
+            spawn_rate: args.spawn_rate,
+            duration: args.duration,
+            out,
+        };
+        lab::run_sweep(&options, &sweep, stop).await.map(|_| ())
+    } else {
+        let web = WebOptions {
+            host: args.web_host,
+            port: args.web_port,
+        };
+        lab::run_web(&options, &web, stop).await
+    };
+    match result {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("wine-lab: {error}");
+            error.exit_code()
+        }
+    }
 }

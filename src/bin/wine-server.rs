@@ -93,7 +93,7 @@ fn run(args: Args) -> Result<()> {
             max_body_bytes: args.max_body_bytes,
             log_requests: args.log_requests,
         };
-        server::serve(listener, Arc::new(loaded.model), &options, stop).await?;
+        server::serve(listener, Arc::new(loaded.model), options, stop).await?;
         signal.abort();
         info!("stopped");
         Ok(())

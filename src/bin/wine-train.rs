@@ -31,24 +31,29 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let (csv, name) = match &args.data {
-        Some(path) => (read(path)?, path.display().to_string()),
-        None => (WINE_CSV.to_owned(), "data/wine.csv".to_owned()),
-    };
-    let dataset = Dataset::from_csv(&csv)?;
-    let split = match &args.split {
-        Some(path) => Split::from_json(&read(path)?, dataset.len())?,
-        None => Split::from_json(SPLIT_JSON, dataset.len())?,
-    };
-    let source = DataSource {
-        name,
-        sha256: sha256_hex(csv.as_bytes()),
-        rows: dataset.len(),
-    };
-    let data = TrainingData {
-        dataset,
-        source,
-        split,
+    let data = match (&args.data, &args.split) {
+        (None, None) => TrainingData::embedded()?,
+        (data, split) => {
+            let (csv, name) = match data {
+                Some(path) => (read(path)?, path.display().to_string()),
+                None => (WINE_CSV.to_owned(), "data/wine.csv".to_owned()),
+            };
+            let dataset = Dataset::from_csv(&csv)?;
+            let split = match split {
+                Some(path) => Split::from_json(&read(path)?, dataset.len())?,
+                None => Split::from_json(SPLIT_JSON, dataset.len())?,
+            };
+            let source = DataSource {
+                name,
+                sha256: sha256_hex(csv.as_bytes()),
+                rows: dataset.len(),
+            };
+            TrainingData {
+                dataset,
+                source,
+                split,
+            }
+        }
     };
     let file = train(&data, args.seed).context("training failed")?;
     file.save(&args.out)

@@ -134,13 +134,16 @@ impl Drop for Server {
     }
 }
 
+/// Sends a signal (`libc::SIGTERM`, `libc::SIGINT`, ...) to a process.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) with a pid of a child this test started.
+    let result = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(result, 0, "kill({pid}, {signal}) failed");
+}
+
 /// Sends SIGTERM to a child process.
 pub fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    signal(child.id(), libc::SIGTERM);
 }
 
 /// Waits for a child, killing it and failing the test after `timeout`.

@@ -1,0 +1,122 @@
+//! The report's chart: median and p95 latency against users, one line per
+//! server, as SVG and PNG. The font is compiled in (DejaVu Sans), so the chart
+//! looks the same on every machine and needs no system fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use super::report::Step;
+use super::stats::TargetStats;
+use super::targets::TARGETS;
+
+/// One colour per server (Okabe-Ito, readable with colour blindness).
+const COLOURS: [RGBColor; 4] = [
+    RGBColor(0x00, 0x72, 0xB2),
+    RGBColor(0xE6, 0x9F, 0x00),
+    RGBColor(0x00, 0x9E, 0x73),
+    RGBColor(0xCC, 0x79, 0xA7),
+];
+
+/// Chart size in pixels.
+const SIZE: (u32, u32) = (1200, 520);
+
+/// Draws the chart of `steps` into an SVG and a PNG file.
+pub fn draw(steps: &[Step], svg: &Path, png: &Path) -> std::io::Result<()> {
+    static FONT: Once = Once::new();
+    FONT.call_once(|| {
+        // The font is valid: it ships with the dejavu crate.
+        let _ = register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+    draw_on(SVGBackend::new(svg, SIZE).into_drawing_area(), steps)
+        .map_err(std::io::Error::other)?;
+    draw_on(BitMapBackend::new(png, SIZE).into_drawing_area(), steps)
+        .map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// Picks one statistic of a target's numbers.
+type Statistic = fn(&TargetStats) -> Option<f64>;
+
+/// One panel per statistic.
+const PANELS: [(&str, Statistic); 2] = [
+    ("median (p50) latency", |t| t.median_ms),
+    ("95th percentile latency", |t| t.p95_ms),
+];
+
+fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, steps: &[Step]) -> Result<(), String> {
+    let error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(error)?;
+    let root = root
+        .titled("wine lab: latency under load (Locust)", ("sans-serif", 24))
+        .map_err(error)?;
+    let users: Vec<f64> = steps.iter().map(|s| f64::from(s.users)).collect();
+    let (low, high) = users
+        .iter()
+        .fold((f64::MAX, 1.0f64), |(lo, hi), &u| (lo.min(u), hi.max(u)));
+    let x_range = (low.min(high) * 0.8).max(0.5)..high * 1.25;
+
+    for (panel, (label, statistic)) in root.split_evenly((1, 2)).iter().zip(PANELS) {
+        let values = steps
+            .iter()
+            .flat_map(|s| s.targets.iter().filter_map(statistic));
+        let top = values.fold(1.0f64, f64::max) * 1.15;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(label, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(
+                x_range.clone().log_scale().with_key_points(users.clone()),
+                0f64..top,
+            )
+            .map_err(error)?;
+        chart
+            .configure_mesh()
+            .x_desc("users")
+            .y_desc("latency (ms)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(error)?;
+        for (i, target) in TARGETS.iter().enumerate() {
+            let points: Vec<(f64, f64)> = steps
+                .iter()
+                .filter_map(|step| {
+                    let stats = step.targets.iter().find(|t| t.name == target.name)?;
+                    Some((f64::from(step.users), statistic(stats)?))
+                })
+                .collect();
+            let color = COLOURS[i % COLOURS.len()];
+            // Earlier lines are wider, so lines that coincide (Locust rounds
+            // percentiles to whole milliseconds) still show every colour.
+            let width = 2 + 2 * (TARGETS.len() - 1 - i) as u32;
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))
+                .map_err(error)?
+                .label(target.service)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                });
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|&point| Circle::new(point, width + 2, color.filled())),
+                )
+                .map_err(error)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(error)?;
+    }
+    root.present().map_err(error)
+}

@@ -1,0 +1,482 @@
+//! The main job end to end with real Locust: the headless sweep and its
+//! report, the web UI mode, and every way it can stop (Locust missing,
+//! failing requests, Ctrl-C, a crashing locustfile, a taken port).
+//!
+//! These tests need the `locust` program (`pip install -r tests/requirements.txt`).
+//! With CI=true they fail without it; elsewhere they say loudly that they skipped.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{binary, request, scratch_dir, send_raw};
+use serde_json::Value;
+use wine_lab::lab::targets::{LOCUSTFILE, TARGETS};
+
+/// Whether Locust can run here; fails the test under CI=true when it cannot.
+fn locust_available() -> bool {
+    let found = Command::new("locust")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but the `locust` program is missing: pip install -r tests/requirements.txt"
+        );
+        eprintln!(
+            "\n*** SKIPPED: `locust` is not installed (pip install -r tests/requirements.txt) ***\n"
+        );
+    }
+    found
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = scratch_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn lab(args: &[&str]) -> Output {
+    Command::new(binary("wine-lab"))
+        .args(args)
+        .output()
+        .expect("run wine-lab")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+#[test]
+fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
+    if !locust_available() {
+        return;
+    }
+    let out = fresh_dir("sweep");
+    let output = lab(&[
+        "--headless",
+        "--users",
+        "5,20",
+        "--duration",
+        "3s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+
+    for file in [
+        "summary.json",
+        "summary.csv",
+        "chart.svg",
+        "chart.png",
+        "index.html",
+        "locustfile.py",
+    ] {
+        assert!(
+            std::fs::metadata(out.join(file)).is_ok_and(|m| m.len() > 0),
+            "{file} missing"
+        );
+    }
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["complete"], true);
+    let steps = summary["steps"].as_array().unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| s["users"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [5, 20]
+    );
+    let csv_rows = std::fs::read_to_string(out.join("summary.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(csv_rows, 1 + 2 * TARGETS.len());
+
+    for step in steps {
+        let dir = out.join(step["locust_output"].as_str().unwrap());
+        for file in ["locust.html", "locust_stats.csv", "locust.log"] {
+            assert!(dir.join(file).is_file(), "{}/{file} missing", dir.display());
+        }
+        assert!(step["locust_cpu_percent"].as_f64().unwrap() > 0.0);
+        let limited = step["load_generator_limited"].as_bool().unwrap();
+        let cpu = step["locust_cpu_percent"].as_f64().unwrap();
+        assert_eq!(
+            limited,
+            cpu >= 90.0 || step["locust_cpu_warning"].as_bool().unwrap()
+        );
+
+        // Every number equals Locust's own CSV.
+        let mut reader = csv::Reader::from_path(dir.join("locust_stats.csv")).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let targets = step["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 4);
+        for (target, reported) in TARGETS.iter().zip(targets) {
+            let row = rows
+                .iter()
+                .find(|r| &r[column("Name")] == target.name)
+                .expect("target in Locust's CSV");
+            let number = |name: &str| row[column(name)].parse::<f64>().unwrap();
+            assert_eq!(reported["name"], target.name);
+            assert_eq!(reported["server"], target.service);
+            assert!(reported["requests"].as_u64().unwrap() > 0);
+            assert_eq!(reported["failures"], 0);
+            assert_eq!(
+                reported["requests"].as_f64().unwrap(),
+                number("Request Count")
+            );
+            assert_eq!(
+                reported["failures"].as_f64().unwrap(),
+                number("Failure Count")
+            );
+            assert_eq!(
+                reported["average_ms"].as_f64().unwrap(),
+                number("Average Response Time")
+            );
+            assert_eq!(
+                reported["requests_per_s"].as_f64().unwrap(),
+                number("Requests/s")
+            );
+            assert_eq!(reported["median_ms"].as_f64().unwrap(), number("50%"));
+            assert_eq!(reported["p95_ms"].as_f64().unwrap(), number("95%"));
+            assert_eq!(reported["p99_ms"].as_f64().unwrap(), number("99%"));
+            let rows_per_s = number("Requests/s") * f64::from(target.rows_per_request);
+            assert_eq!(reported["rows_per_s"].as_f64().unwrap(), rows_per_s);
+        }
+    }
+    // The printed tables name every server, and the report's location is printed.
+    for target in TARGETS {
+        assert_eq!(
+            stdout
+                .matches(&format!("\n{:<10} ", target.service))
+                .count(),
+            2,
+            "{stdout}"
+        );
+    }
+    assert!(
+        stderr.contains("report: ") && stderr.contains("index.html"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("step 2/2"), "progress is shown: {stderr}");
+}
+
+#[test]
+fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
+    if !locust_available() {
+        return;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(binary("wine-lab"))
+        .args(["--web-port", &port.to_string()])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while !seen
+        .last()
+        .is_some_and(|l: &String| l.contains("Locust web UI"))
+    {
+        seen.push(
+            lines
+                .next()
+                .unwrap_or_else(|| panic!("wine-lab stopped: {seen:?}"))
+                .unwrap(),
+        );
+    }
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains(&format!("http://localhost:{port}")),
+        "{seen:?}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    let locust_pids = children_of(child.id());
+    assert!(!locust_pids.is_empty(), "Locust runs as a child");
+
+    // Swarm from the "browser", as the lab does.
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let form = b"user_count=4&spawn_rate=4";
+    let response = send_raw(
+        addr,
+        &request(
+            "POST",
+            "/swarm",
+            Some("application/x-www-form-urlencoded"),
+            form,
+        ),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = send_raw(addr, &request("GET", "/stats/requests", None, b"")).json();
+        let counts: Vec<(u64, u64)> = TARGETS
+            .iter()
+            .map(|t| {
+                let row = stats["stats"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["name"] == t.name);
+                row.map_or((0, 0), |r| {
+                    (
+                        r["num_requests"].as_u64().unwrap(),
+                        r["num_failures"].as_u64().unwrap(),
+                    )
+                })
+            })
+            .collect();
+        assert!(
+            counts.iter().all(|&(_, failures)| failures == 0),
+            "{counts:?}"
+        );
+        if counts.iter().all(|&(requests, _)| requests > 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every server got requests: {counts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Ctrl-C: everything stops, nothing is left behind.
+    common::signal(child.id(), libc::SIGINT);
+    let status = common::wait_with_timeout(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    for pid in locust_pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "Locust {pid} outlived wine-lab"
+        );
+    }
+    assert!(
+        TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the web UI port is free again"
+    );
+}
+
+/// Pids of a process's children.
+fn children_of(pid: u32) -> Vec<u32> {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn missing_locust_is_explained() {
+    let output = lab(&[
+        "--headless",
+        "--locust",
+        "/nonexistent/locust",
+        "--out",
+        fresh_dir("none").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("Locust is not installed") && stderr.contains("pip install locust"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nix develop"), "{stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line, no traceback: {stderr}"
+    );
+}
+
+#[test]
+fn failing_requests_stop_the_sweep_and_keep_the_report() {
+    if !locust_available() {
+        return;
+    }
+    let out = fresh_dir("failing");
+    std::fs::create_dir_all(scratch_dir()).unwrap();
+    let broken = scratch_dir().join("broken_locustfile.py");
+    // The no-batch body misses a field: the server answers 422, Locust counts failures.
+    std::fs::write(&broken, LOCUSTFILE.replace("\"proline\": 1.0,", "")).unwrap();
+    let output = lab(&[
+        "--headless",
+        "--users",
+        "2,4",
+        "--duration",
+        "2s",
+        "--out",
+        out.to_str().unwrap(),
+        "--locustfile",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("request(s) failed at 2 users") && stderr.contains("422"),
+        "{stderr}"
+    );
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["complete"], false);
+    assert_eq!(summary["steps"].as_array().unwrap().len(), 1);
+    assert!(
+        summary["steps"][0]["targets"][0]["failures"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[test]
+fn ctrl_c_keeps_the_finished_steps() {
+    if !locust_available() {
+        return;
+    }
+    let out = fresh_dir("interrupted");
+    let mut child = Command::new(binary("wine-lab"))
+        .args([
+            "--headless",
+            "--users",
+            "2,3,4",
+            "--duration",
+            "3s",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    // Wait for the first step's report, then interrupt the second step.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !out.join("summary.json").exists() {
+        assert!(Instant::now() < deadline, "the first step never finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    common::signal(child.id(), libc::SIGINT);
+    let status = common::wait_with_timeout(&mut child, Duration::from_secs(20));
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: kept the 1 finished step(s)"),
+        "{stderr}"
+    );
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(
+        (
+            summary["complete"].as_bool(),
+            summary["steps"].as_array().unwrap().len()
+        ),
+        (Some(false), 1)
+    );
+    assert!(out.join("index.html").is_file());
+}
+
+#[test]
+fn a_crashing_locustfile_is_reported() {
+    if !locust_available() {
+        return;
+    }
+    let broken = scratch_dir().join("syntax_error_locustfile.py");
+    std::fs::write(&broken, "def broken(:\n").unwrap();
+    let out = fresh_dir("crash");
+    let output = lab(&[
+        "--headless",
+        "--users",
+        "2",
+        "--duration",
+        "2s",
+        "--out",
+        out.to_str().unwrap(),
+        "--locustfile",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("wine-lab: Locust exited with"), "{stderr}");
+    assert!(
+        stderr.contains("SyntaxError") || stderr.contains("invalid syntax"),
+        "the log's end is shown: {stderr}"
+    );
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    if !locust_available() {
+        return;
+    }
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = lab(&["--web-port", &port]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "port {port} on 127.0.0.1 (Locust's web UI) is in use"
+        )),
+        "{stderr}"
+    );
+
+    let output = lab(&[
+        "--headless",
+        "--base-port",
+        &port,
+        "--out",
+        fresh_dir("taken").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn existing_reports_are_never_overwritten() {
+    let out = fresh_dir("existing");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "precious").unwrap();
+    let output = lab(&[
+        "--headless",
+        "--locust",
+        "true",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("already has files"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "precious"
+    );
+}
