@@ -1,0 +1,41 @@
+# The seed lab's docker-compose.yml as an Arion composition: four model servers,
+# each linked to one Locust service that serves its web UI on port 8089.
+#
+# Image tags come from deploy/images.json, the one definition of the images.
+#
+# Module argument `locustDir`: the host folder mounted at /mnt/locust, which must
+# hold locustfile.py. The flake passes a store path holding just locustfile.py
+# (`nix run .#up`, packages.compose); "./" gives the committed docker-compose.yml,
+# which a test keeps equal to this file's output.
+{ locustDir, ... }:
+let
+  images = builtins.fromJSON (builtins.readFile ./deploy/images.json);
+
+  tag =
+    name:
+    assert images.servers ? ${name} || name == images.locustTag;
+    "${images.repository}:${name}";
+
+  # A model server that Locust reaches by its service name, as in the seed.
+  server = name: {
+    service.image = tag name;
+    service.links = [ "locust" ];
+  };
+in
+{
+  project.name = "wine-lab";
+
+  services = {
+    no-batch = server "no-batch";
+    batch-1 = server "with-batch";
+    batch-32 = server "with-batch";
+    batch-64 = server "with-batch";
+
+    locust.service = {
+      image = tag images.locustTag;
+      ports = [ "8089:8089" ];
+      volumes = [ "${locustDir}:/mnt/locust" ];
+      command = "-f /mnt/locust/locustfile.py";
+    };
+  };
+}

@@ -1,0 +1,195 @@
+# A stand-in for nixpkgs' lib, for tests/nix.rs: only the functions this
+# repository's Nix files call, each as strict as the real one about what it is
+# given (a missing file, an unknown argument or a wrong type fails here).
+#
+# Written for these tests, from the documented behaviour of nixpkgs' lib; CI has
+# no copy of nixpkgs to evaluate against.
+let
+  inherit (builtins)
+    all
+    attrNames
+    concatStringsSep
+    functionArgs
+    hasAttr
+    intersectAttrs
+    isFunction
+    isList
+    isPath
+    isString
+    listToAttrs
+    map
+    pathExists
+    readFile
+    substring
+    stringLength
+    ;
+
+  fail = message: throw "stand-in lib: ${message}";
+
+  requirePath =
+    what: path:
+    if !isPath path then
+      fail "${what}: expected a path, got a ${builtins.typeOf path}"
+    else if !pathExists path then
+      fail "${what}: ${toString path} does not exist"
+    else
+      path;
+
+  hasPrefix = prefix: string: substring 0 (stringLength prefix) string == prefix;
+
+  # A file set: the paths it was built from, checked to exist, and how to combine them.
+  isFileset = value: value._type or null == "fileset";
+  toFileset =
+    what: value:
+    if isFileset value then
+      value
+    else
+      {
+        _type = "fileset";
+        roots = [ (requirePath what value) ];
+        describe = [ (toString value) ];
+      };
+
+  fileset = {
+    unions =
+      sets:
+      if !isList sets then
+        fail "fileset.unions: expected a list"
+      else
+        let
+          checked = map (toFileset "fileset.unions") sets;
+        in
+        {
+          _type = "fileset";
+          roots = builtins.concatLists (map (set: set.roots) checked);
+          describe = builtins.concatLists (map (set: set.describe) checked);
+        };
+
+    difference =
+      positive: negative:
+      let
+        keep = toFileset "fileset.difference (first argument)" positive;
+        drop = toFileset "fileset.difference (second argument)" negative;
+      in
+      {
+        _type = "fileset";
+        inherit (keep) roots;
+        describe = map (path: "${path} minus ${concatStringsSep ", " drop.describe}") keep.describe;
+      };
+
+    fileFilter =
+      predicate: root:
+      assert isFunction predicate || fail "fileset.fileFilter: the predicate must be a function";
+      # The predicate must accept what the real one passes.
+      assert
+        builtins.isBool (predicate {
+          name = "default.nix";
+          type = "regular";
+          hasExt = ext: ext == "nix";
+        })
+        || fail "fileset.fileFilter: the predicate must return a boolean";
+      {
+        _type = "fileset";
+        roots = [ (requirePath "fileset.fileFilter" root) ];
+        describe = [ "files of ${toString root} matching a predicate" ];
+      };
+
+    toSource =
+      { root, fileset }:
+      let
+        set = toFileset "fileset.toSource" fileset;
+        rootString = toString (requirePath "fileset.toSource root" root);
+        outside = builtins.filter (path: !hasPrefix rootString (toString path)) set.roots;
+      in
+      if outside != [ ] then
+        fail "fileset.toSource: ${toString (builtins.head outside)} is outside the root ${rootString}"
+      else
+        {
+          _type = "stand-in-source";
+          outPath = "/nix/store/00000000000000000000000000000000-source";
+          # Relative to the root, as the real source's layout is.
+          files = map (builtins.replaceStrings [ "${rootString}/" ] [ "" ]) set.describe;
+        };
+  };
+in
+{
+  inherit fileset;
+
+  genAttrs =
+    names: f:
+    listToAttrs (
+      map (name: {
+        inherit name;
+        value = f name;
+      }) names
+    );
+
+  nameValuePair = name: value: { inherit name value; };
+
+  inherit (builtins) mapAttrs;
+
+  mapAttrs' = f: set: listToAttrs (map (name: f name set.${name}) (attrNames set));
+
+  mapAttrsToList = f: set: map (name: f name set.${name}) (attrNames set);
+
+  importTOML = path: builtins.fromTOML (readFile (requirePath "importTOML" path));
+
+  makeBinPath =
+    packages:
+    assert isList packages || fail "makeBinPath: expected a list";
+    concatStringsSep ":" (map (package: "${package}/bin") packages);
+
+  # Like the real one, but without its fallback to the package name: every
+  # program this flake runs must name itself.
+  getExe =
+    package:
+    if package ? meta.mainProgram then
+      "${package}/bin/${package.meta.mainProgram}"
+    else
+      fail "getExe: ${package.name or "a value"} has no meta.mainProgram";
+
+  # Calls a function (or the file holding one) with the attributes it names,
+  # taken from `scope`, then `overrides`; a name in neither fails the call.
+  # Like the real one (through makeOverridable), it adds `override` and
+  # `overrideDerivation` to a result that is an attribute set, so an output
+  # that exports such a set whole fails here too.
+  callPackageWith =
+    scope: fn: overrides:
+    let
+      f = if isFunction fn then fn else import (requirePath "callPackageWith" fn);
+      wanted = functionArgs f;
+      missing = builtins.filter (
+        name: !wanted.${name} && !hasAttr name scope && !hasAttr name overrides
+      ) (attrNames wanted);
+    in
+    if missing != [ ] then
+      fail "callPackageWith: ${toString fn} asks for ${concatStringsSep ", " missing}, which nixpkgs does not provide"
+    else
+      let
+        result = f (intersectAttrs wanted scope // overrides);
+      in
+      if builtins.isAttrs result then
+        result
+        // {
+          override = _: fail "override is not provided";
+          overrideDerivation = _: fail "overrideDerivation is not provided";
+        }
+      else
+        result;
+
+  licenses.mit = {
+    spdxId = "MIT";
+  };
+
+  platforms.linux = [
+    "x86_64-linux"
+    "aarch64-linux"
+  ];
+
+  # Helpers of the stand-in pkgs; not part of the real lib.
+  _standIn = {
+    inherit fail requirePath;
+    isStringLike = value: isString value || isPath value || value ? outPath;
+    allStrings = list: isList list && all isString list;
+  };
+}

@@ -1,0 +1,22 @@
+# A stand-in for the flake's nixpkgs input, for tests/nix.rs: `lib` and
+# `legacyPackages` for the two systems the flake supports, holding only what
+# the flake calls (see stand-in-lib.nix and stand-in-pkgs.nix).
+let
+  lib = import ./stand-in-lib.nix;
+in
+{
+  inherit lib;
+  outPath = "/nix/store/00000000000000000000000000000000-nixpkgs-stand-in";
+  legacyPackages =
+    lib.genAttrs
+      [
+        "x86_64-linux"
+        "aarch64-linux"
+      ]
+      (
+        system:
+        import ./stand-in-pkgs.nix {
+          inherit lib system;
+        }
+      );
+}
