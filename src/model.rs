@@ -2,8 +2,9 @@
 //! forest whose trees vote, ties going to the lower class (as scikit-learn does).
 //!
 //! Prediction works on one row at a time from a plain array: no matrix, no
-//! allocation, no lock. A validated [`WineModel`] is immutable and shared by all
-//! requests behind an `Arc`.
+//! allocation, no lock, and no scaling (the scaler is folded into the trees'
+//! thresholds, exactly). A validated [`WineModel`] is immutable and shared by
+//! all requests behind an `Arc`.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -107,28 +108,30 @@ pub enum Node {
     },
 }
 
-/// Marks a leaf in [`FlatNode::feature`].
-const LEAF: u32 = u32::MAX;
-
-/// A node laid out for the prediction loop: 24 bytes, no enum tag to match.
+/// A split node laid out for the prediction loop (24 bytes).
+///
+/// Thresholds are on raw (unscaled) features: the scaler is folded in when the
+/// model is loaded (see [`raw_threshold`]), so prediction does no arithmetic.
+/// A child below zero is a leaf voting for class `!child`.
 #[derive(Debug, Clone, Copy)]
-struct FlatNode {
+struct CompiledNode {
     threshold: f64,
-    /// Feature index, or [`LEAF`].
     feature: u32,
-    /// Left child, or the class for a leaf.
-    left: u32,
-    right: u32,
+    left: i32,
+    right: i32,
 }
 
-/// A validated decision tree.
+/// A validated decision tree, ready to vote.
 #[derive(Debug, Clone)]
-struct Tree {
-    nodes: Box<[FlatNode]>,
+enum Tree {
+    /// A tree that is a single leaf.
+    Constant(usize),
+    /// Split nodes, root first; every child index is larger than its parent's.
+    Splits(Box<[CompiledNode]>),
 }
 
 impl Tree {
-    fn new(index: usize, nodes: &[Node]) -> Result<Self, ModelError> {
+    fn new(index: usize, nodes: &[Node], scaler: &Scaler) -> Result<Self, ModelError> {
         let invalid = |node, reason: &str| ModelError::Node {
             tree: index,
             node,
@@ -137,81 +140,132 @@ impl Tree {
         if nodes.is_empty() {
             return Err(invalid(0, "tree has no nodes"));
         }
-        if nodes.len() >= LEAF as usize {
+        if nodes.len() > i32::MAX as usize {
             return Err(invalid(0, "tree has too many nodes"));
         }
-        let flat = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| match *node {
-                Node::Leaf { class } if class < N_CLASSES => Ok(FlatNode {
-                    threshold: 0.0,
-                    feature: LEAF,
-                    left: class as u32,
-                    right: 0,
-                }),
-                Node::Leaf { .. } => Err(invalid(i, "leaf class is not 0, 1 or 2")),
+        // Validate every node, and number the splits in order.
+        let mut split_number = vec![0i32; nodes.len()];
+        let mut splits = 0;
+        for (i, node) in nodes.iter().enumerate() {
+            match *node {
+                Node::Leaf { class } if class >= N_CLASSES => {
+                    return Err(invalid(i, "leaf class is not 0, 1 or 2"));
+                }
+                Node::Leaf { .. } => {}
                 Node::Split { feature, .. } if feature >= N_FEATURES => {
-                    Err(invalid(i, "feature index out of range"))
+                    return Err(invalid(i, "feature index out of range"));
                 }
                 Node::Split { threshold, .. } if !threshold.is_finite() => {
-                    Err(invalid(i, "threshold is not finite"))
+                    return Err(invalid(i, "threshold is not finite"));
                 }
                 Node::Split { left, right, .. }
                     if left <= i || right <= i || left >= nodes.len() || right >= nodes.len() =>
                 {
-                    Err(invalid(i, "children must be later nodes of the same tree"))
+                    return Err(invalid(i, "children must be later nodes of the same tree"));
                 }
+                Node::Split { .. } => {
+                    split_number[i] = splits;
+                    splits += 1;
+                }
+            }
+        }
+        let child = |index: usize| match nodes[index] {
+            Node::Leaf { class } => !(class as i32),
+            Node::Split { .. } => split_number[index],
+        };
+        if let Node::Leaf { class } = nodes[0] {
+            return Ok(Tree::Constant(class));
+        }
+        let compiled = nodes
+            .iter()
+            .filter_map(|node| match *node {
                 Node::Split {
                     feature,
                     threshold,
                     left,
                     right,
-                } => Ok(FlatNode {
-                    threshold,
+                } => Some(CompiledNode {
+                    threshold: raw_threshold(
+                        threshold,
+                        scaler.mean[feature],
+                        scaler.scale[feature],
+                    ),
                     feature: feature as u32,
-                    left: left as u32,
-                    right: right as u32,
+                    left: child(left),
+                    right: child(right),
                 }),
+                Node::Leaf { .. } => None,
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Tree { nodes: flat })
+            .collect();
+        Ok(Tree::Splits(compiled))
     }
 
-    /// The class this tree votes for. Terminates because children come after
-    /// their parent (checked in [`Tree::new`]).
+    /// The class this tree votes for, given a raw row. Terminates because
+    /// children come after their parent (checked in [`Tree::new`]).
     #[inline]
     fn vote(&self, row: &Features) -> usize {
+        let nodes = match self {
+            Tree::Constant(class) => return *class,
+            Tree::Splits(nodes) => nodes,
+        };
         let mut index = 0;
         loop {
-            let node = &self.nodes[index];
-            if node.feature == LEAF {
-                return node.left as usize;
-            }
-            index = if row[node.feature as usize] <= node.threshold {
+            let node = &nodes[index];
+            let next = if row[node.feature as usize] <= node.threshold {
                 node.left
             } else {
                 node.right
-            } as usize;
+            };
+            if next < 0 {
+                return !next as usize;
+            }
+            index = next as usize;
         }
     }
+}
 
-    fn to_nodes(&self) -> Vec<Node> {
-        self.nodes
-            .iter()
-            .map(|node| match node.feature {
-                LEAF => Node::Leaf {
-                    class: node.left as usize,
-                },
-                feature => Node::Split {
-                    feature: feature as usize,
-                    threshold: node.threshold,
-                    left: node.left as usize,
-                    right: node.right as usize,
-                },
-            })
-            .collect()
+/// The largest raw value `x` for which the scaled comparison
+/// `(x - mean) / scale <= threshold` holds, as computed in floating point.
+///
+/// For a positive scale, `x -> (x - mean) / scale` is non-decreasing even with
+/// rounding, so the raw values that go left are exactly those `<=` this one:
+/// comparing raw values with it gives the same answer as scaling first, bit
+/// for bit. Found by bisection over the doubles in order (64 steps).
+fn raw_threshold(threshold: f64, mean: f64, scale: f64) -> f64 {
+    let goes_left = |x: f64| (x - mean) / scale <= threshold;
+    // Doubles ordered as unsigned integers: negative ones flipped, positive ones offset.
+    let key = |x: f64| {
+        let bits = x.to_bits();
+        if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | 1 << 63
+        }
+    };
+    let value = |key: u64| {
+        f64::from_bits(if key >> 63 == 1 {
+            key & !(1 << 63)
+        } else {
+            !key
+        })
+    };
+    let (mut low, mut high) = (key(f64::MIN), key(f64::MAX));
+    if !goes_left(f64::MIN) {
+        return f64::NEG_INFINITY;
     }
+    if goes_left(f64::MAX) {
+        return f64::INFINITY;
+    }
+    // Invariant: goes_left(value(low)) and !goes_left(value(high)).
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if goes_left(value(middle)) {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    value(low)
 }
 
 /// The model's parameters as stored in a model file.
@@ -226,7 +280,7 @@ pub struct ModelParams {
 /// A ready-to-serve model: scaler plus forest, validated, immutable.
 #[derive(Debug, Clone)]
 pub struct WineModel {
-    scaler: Scaler,
+    params: ModelParams,
     trees: Box<[Tree]>,
 }
 
@@ -241,20 +295,17 @@ impl WineModel {
             .trees
             .iter()
             .enumerate()
-            .map(|(i, nodes)| Tree::new(i, nodes))
+            .map(|(i, nodes)| Tree::new(i, nodes, &params.scaler))
             .collect::<Result<_, _>>()?;
         Ok(WineModel {
-            scaler: params.scaler.clone(),
+            params: params.clone(),
             trees,
         })
     }
 
     /// The parameters this model was built from.
-    pub fn params(&self) -> ModelParams {
-        ModelParams {
-            scaler: self.scaler.clone(),
-            trees: self.trees.iter().map(Tree::to_nodes).collect(),
-        }
+    pub fn params(&self) -> &ModelParams {
+        &self.params
     }
 
     /// Number of trees in the forest.
@@ -264,10 +315,9 @@ impl WineModel {
 
     /// Votes of each class for one (unscaled) row.
     pub fn votes(&self, row: &Features) -> [u32; N_CLASSES] {
-        let scaled = self.scaler.transform(row);
         let mut votes = [0u32; N_CLASSES];
         for tree in self.trees.iter() {
-            votes[tree.vote(&scaled)] += 1;
+            votes[tree.vote(row)] += 1;
         }
         votes
     }
@@ -361,7 +411,7 @@ mod tests {
             scaler: identity_scaler(),
             trees: vec![stump(0, 1), vec![Node::Leaf { class: 2 }]],
         };
-        assert_eq!(WineModel::new(&params).unwrap().params(), params);
+        assert_eq!(WineModel::new(&params).unwrap().params(), &params);
     }
 
     #[test]
@@ -419,6 +469,104 @@ mod tests {
             };
             let error = WineModel::new(&params).unwrap_err().to_string();
             assert!(error.contains(needle), "{error}");
+        }
+    }
+
+    /// The textbook computation: scale, then walk the stored trees.
+    fn reference_votes(params: &ModelParams, row: &Features) -> [u32; N_CLASSES] {
+        let scaled = params.scaler.transform(row);
+        let mut votes = [0; N_CLASSES];
+        for nodes in &params.trees {
+            let mut index = 0;
+            let class = loop {
+                match nodes[index] {
+                    Node::Leaf { class } => break class,
+                    Node::Split {
+                        feature,
+                        threshold,
+                        left,
+                        right,
+                    } => {
+                        index = if scaled[feature] <= threshold {
+                            left
+                        } else {
+                            right
+                        };
+                    }
+                }
+            };
+            votes[class] += 1;
+        }
+        votes
+    }
+
+    #[test]
+    fn folded_thresholds_are_exact_at_the_boundary() {
+        let mut state = 0x853C_49E6_748F_EA9Bu64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mean = ((next() % 2_000_000) as f64 - 1e6) / 1e3;
+            let scale = (next() % 1_000_000 + 1) as f64 / 1e4;
+            let threshold = ((next() % 2_000_000) as f64 - 1e6) / 1e5;
+            let raw = raw_threshold(threshold, mean, scale);
+            let goes_left = |x: f64| (x - mean) / scale <= threshold;
+            assert!(
+                goes_left(raw) && !goes_left(raw.next_up()),
+                "{threshold} {mean} {scale}"
+            );
+        }
+        assert_eq!(raw_threshold(0.0, 0.0, 1.0), 0.0);
+        // Everything goes left: the boundary is infinite.
+        assert_eq!(raw_threshold(f64::MAX, 0.0, 1.0), f64::INFINITY);
+        // Extreme scales still give the exact boundary.
+        for (threshold, mean, scale) in [
+            (f64::MAX, 0.0, 1e-300),
+            (-1.0, 5.0, 1e-300),
+            (1e-300, 0.0, 1e300),
+        ] {
+            let raw = raw_threshold(threshold, mean, scale);
+            let goes_left = |x: f64| (x - mean) / scale <= threshold;
+            assert!(
+                goes_left(raw) && !goes_left(raw.next_up()),
+                "{threshold} {mean} {scale}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_trained_model_predicts_as_scaling_first_would() {
+        use crate::train::{DEFAULT_SEED, TrainingData, train};
+        let data = TrainingData::embedded().unwrap();
+        let params = train(&data, DEFAULT_SEED).unwrap().params;
+        let model = WineModel::new(&params).unwrap();
+        let mut rows: Vec<Features> = data.dataset.rows.clone();
+        // Rows exactly on every split's raw boundary, and one ulp above it.
+        for nodes in &params.trees {
+            for node in nodes {
+                if let Node::Split {
+                    feature, threshold, ..
+                } = *node
+                {
+                    let raw = raw_threshold(
+                        threshold,
+                        params.scaler.mean[feature],
+                        params.scaler.scale[feature],
+                    );
+                    for x in [raw, raw.next_up(), raw.next_down()] {
+                        let mut row = data.dataset.rows[0];
+                        row[feature] = x;
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+        for row in &rows {
+            assert_eq!(model.votes(row), reference_votes(&params, row), "{row:?}");
         }
     }
 

@@ -31,6 +31,24 @@ pub struct ServerOptions {
     pub log_requests: bool,
 }
 
+/// The async runtime a server runs on: `threads` workers (default: one per CPU
+/// this process may use, which respects `taskset`); a single thread runs
+/// everything on the current thread, with no cross-thread hand-offs.
+pub fn runtime(threads: Option<usize>) -> io::Result<tokio::runtime::Runtime> {
+    let threads = threads
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder.enable_all().build()
+}
+
 /// Binds `addr`, saying which address failed and why.
 pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr)

@@ -8,6 +8,7 @@
 //! | `GET /openapi.json`, `GET /docs` | OpenAPI description, Swagger UI | same |
 
 pub mod body;
+pub mod fast_json;
 pub mod openapi;
 pub mod requests;
 pub mod responses;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -146,14 +147,10 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
         (status = 422, description = "Invalid body", body = validation::ValidationErrors),
     )
 )]
-async fn predict_one(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let bytes = match body {
-        Ok(bytes) => bytes,
-        Err(rejection) => return body_rejected(&rejection, state.max_body_bytes),
+async fn predict_one(State(state): State<AppState>, request: Request) -> Response {
+    let (headers, bytes) = match read_body(request, &state).await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
     match body::decode::<Wine>(&headers, &bytes) {
         Ok(Wine(features)) => responses::prediction(state.model.predict(&features)),
@@ -173,20 +170,27 @@ async fn predict_one(
         (status = 422, description = "Invalid body", body = validation::ValidationErrors),
     )
 )]
-async fn predict_batch(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let bytes = match body {
-        Ok(bytes) => bytes,
-        Err(rejection) => return body_rejected(&rejection, state.max_body_bytes),
+async fn predict_batch(State(state): State<AppState>, request: Request) -> Response {
+    let (headers, bytes) = match read_body(request, &state).await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
     match body::decode::<WineBatch>(&headers, &bytes) {
         Ok(WineBatch(rows)) => {
             responses::predictions(rows.iter().map(|row| state.model.predict(row)))
         }
         Err(errors) => responses::validation_failed(errors),
+    }
+}
+
+/// The request's headers (moved out, not cloned) and its whole body, or the
+/// error response when the body is too large or cannot be read.
+async fn read_body(request: Request, state: &AppState) -> Result<(HeaderMap, Bytes), Response> {
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    match Bytes::from_request(Request::from_parts(parts, body), state).await {
+        Ok(bytes) => Ok((headers, bytes)),
+        Err(rejection) => Err(body_rejected(&rejection, state.max_body_bytes)),
     }
 }
 

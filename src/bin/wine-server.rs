@@ -35,7 +35,7 @@ struct Args {
     /// Largest request body in bytes; larger ones are answered 413.
     #[arg(long, env = "WINE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
-    /// Worker threads (default: one per CPU; 1 runs everything on one thread).
+    /// Worker threads (default: one per CPU it may use; 1 runs everything on one thread).
     #[arg(long, env = "WINE_THREADS")]
     threads: Option<usize>,
     /// Log every request (off by default: it costs time under load).
@@ -54,18 +54,7 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let loaded = model_file::load(&args.model)?;
-    let runtime = match args.threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(threads) => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(threads.max(1));
-            builder
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    }
-    .enable_all()
-    .build()
-    .context("cannot start the async runtime")?;
+    let runtime = server::runtime(args.threads).context("cannot start the async runtime")?;
 
     runtime.block_on(async {
         // Handlers first: a signal that arrives once "serving" is logged must be caught.
