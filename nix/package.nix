@@ -2,7 +2,8 @@
 #
 # Only the files cargo reads are in the source, so editing README.md, docs or any
 # .nix file does not rebuild them. The crate embeds data/ and locustfile.py at
-# compile time, and build.rs reads Cargo.lock.
+# compile time, build.rs reads Cargo.lock, and examples/ holds the benchmark's
+# ceiling server (checked by `cargo clippy --all-targets`).
 {
   lib,
   rustPlatform,
@@ -21,6 +22,7 @@ rustPlatform.buildRustPackage {
       ../Cargo.lock
       ../build.rs
       ../src
+      ../examples
       ../data
       ../locustfile.py
       # Integration tests, without the Nix test helpers (tests/nix.rs itself

@@ -659,6 +659,7 @@ fn check_flake_outputs(flake: &Value, system: &str) {
             "Cargo.lock",
             "build.rs",
             "src",
+            "examples",
             "data",
             "locustfile.py",
             "tests minus tests/nix"
@@ -667,12 +668,13 @@ fn check_flake_outputs(flake: &Value, system: &str) {
     // What the crate embeds and what Cargo.toml points at are in that source.
     let in_source = |file: &str| {
         ["Cargo.toml", "Cargo.lock", "build.rs", "locustfile.py"].contains(&file)
-            || ["src/", "data/", "tests/"]
+            || ["src/", "examples/", "data/", "tests/"]
                 .iter()
                 .any(|dir| file.starts_with(dir) && !file.starts_with("tests/nix/"))
     };
     let mut embedded = BTreeSet::new();
     embedded_files(&root().join("src"), &mut embedded);
+    embedded_files(&root().join("examples"), &mut embedded);
     embedded_files(&root().join("tests"), &mut embedded);
     assert!(embedded.contains("data/wine.csv"), "{embedded:?}");
     for file in &embedded {
