@@ -1,0 +1,174 @@
+//! Smoke test of the benchmark harness: `bench/run --quick` completes against the
+//! binaries this `cargo test` built and writes a well-formed result file.
+//!
+//! It checks shape, never speed: the servers here are debug builds and CI machines
+//! are shared. The harness needs python3 (3.11 for the FastAPI venv it creates, from
+//! PyPI) and wrk (`apt-get install -y wrk`); without them this test fails, it does
+//! not skip.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The folder holding this build's binaries (target/debug), found from the server's
+/// path that cargo hands integration tests; None if there is no wine-server binary.
+fn bin_dir() -> Option<PathBuf> {
+    option_env!("CARGO_BIN_EXE_wine-server")
+        .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+}
+
+fn num(v: &Value, what: &str) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
+}
+
+#[test]
+fn quick_benchmark_writes_a_well_formed_result() {
+    let bins = bin_dir()
+        .expect("no wine-server binary in this package: the benchmark has nothing to measure");
+    let out_dir = std::env::temp_dir().join(format!("wine-lab-bench-smoke-{}", std::process::id()));
+    let out = out_dir.join("result.json");
+
+    // The ceiling is a cargo example (examples/ceiling.rs), built by `cargo test` next
+    // to the binaries. Every target runs; the harness fails if one is missing.
+    let mut cmd = Command::new("python3");
+    cmd.arg(Path::new(ROOT).join("bench/run"))
+        .args(["--quick", "--bin-dir"])
+        .arg(&bins)
+        .arg("--out")
+        .arg(&out);
+    let status = cmd
+        .status()
+        .expect("cannot run python3 bench/run (is python3 on PATH?)");
+    assert!(status.success(), "bench/run --quick failed: {status}");
+
+    let text = std::fs::read_to_string(&out).expect("bench/run wrote no result file");
+    let res: Value = serde_json::from_str(&text).expect("result file is not JSON");
+    check_result(&res);
+
+    let md = std::fs::read_to_string(out.with_extension("md"))
+        .expect("bench/run wrote no markdown table");
+    assert!(
+        md.starts_with("# Benchmark "),
+        "markdown report has no title"
+    );
+    assert!(
+        md.contains("| body | conns | target |"),
+        "markdown report has no results table"
+    );
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+fn check_result(res: &Value) {
+    assert_eq!(res["schema"], "wine-lab-bench/1");
+    assert_eq!(res["mode"], "quick");
+    assert_eq!(res["ok"], true, "the harness saw request errors");
+    assert!(
+        res["machine"]["cpu_model"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "no CPU model recorded"
+    );
+    assert!(num(&res["machine"]["cores"], "machine.cores") >= 1.0);
+    assert!(
+        res["tools"]["wrk"].as_str().is_some_and(|s| !s.is_empty()),
+        "no wrk version recorded"
+    );
+
+    let sk = &res["sklearn_baseline"];
+    assert_eq!(
+        sk["ok"], true,
+        "scikit-learn baseline does not reproduce the reference predictions"
+    );
+    assert_eq!(sk["predictions_equal"], sk["rows"]);
+
+    let bodies: Vec<(String, u64)> = res["bodies"]
+        .as_array()
+        .expect("bodies is not a list")
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap_or_default().to_owned(),
+                b["rows"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let want = [
+        ("no-batch", 1),
+        ("batch-1", 1),
+        ("batch-32", 32),
+        ("batch-64", 64),
+    ];
+    assert_eq!(
+        bodies,
+        want.map(|(n, r)| (n.to_owned(), r)).to_vec(),
+        "unexpected request bodies"
+    );
+
+    let targets = res["targets"].as_array().expect("targets is not a list");
+    let mut seen = Vec::new();
+    for t in targets {
+        let name = t["name"].as_str().expect("target without a name");
+        let api = t["api"].as_str().expect("target without an api");
+        seen.push(format!("{name} {api}"));
+        assert!(
+            num(&t["cold_start_ms"], "cold_start_ms") > 0.0,
+            "{name} {api}: no cold start"
+        );
+        assert!(
+            num(&t["idle_rss_kb"], "idle_rss_kb") > 0.0,
+            "{name} {api}: no idle RSS"
+        );
+        let cells = t["cells"].as_array().expect("cells is not a list");
+        let expected_cells = if api == "no-batch" { 1 } else { 3 };
+        assert_eq!(
+            cells.len(),
+            expected_cells,
+            "{name} {api}: wrong number of cells"
+        );
+        for c in cells {
+            let what = format!("{name} {api} {} @ {}", c["body"], c["connections"]);
+            let req = num(&c["req_per_s"], "req_per_s");
+            let rows = num(&c["rows_per_s"], "rows_per_s");
+            assert!(req > 0.0, "{what}: no requests");
+            assert!(
+                (rows - req * num(&c["rows"], "rows")).abs() <= 1e-6 * rows,
+                "{what}: rows/s != req/s x rows"
+            );
+            let lat = &c["latency_ms"];
+            let (p50, p90, p99) = (
+                num(&lat["p50"], "p50"),
+                num(&lat["p90"], "p90"),
+                num(&lat["p99"], "p99"),
+            );
+            assert!(
+                0.0 < p50 && p50 <= p90 && p90 <= p99,
+                "{what}: percentiles out of order"
+            );
+            assert!(
+                num(&c["peak_rss_kb"], "peak_rss_kb") > 0.0,
+                "{what}: no peak RSS"
+            );
+            assert!(
+                c["cpu_us_per_req"].is_number(),
+                "{what}: no CPU per request"
+            );
+        }
+    }
+    for name in ["ours", "fastapi", "ceiling"] {
+        for api in ["no-batch", "with-batch"] {
+            assert!(
+                seen.contains(&format!("{name} {api}")),
+                "no results for {name} {api} (got {seen:?})"
+            );
+        }
+    }
+    let goals = res["goals"].as_array().expect("goals is not a list");
+    assert_eq!(goals.len(), 14, "expected the issue's 14 goal lines");
+    for g in goals {
+        assert!(g["met"].is_boolean(), "goal {} not evaluated", g["goal"]);
+    }
+}
