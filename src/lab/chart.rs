@@ -50,6 +50,23 @@ const PANELS: [(&str, Statistic); 2] = [
 fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, steps: &[Step]) -> Result<(), String> {
     let error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(error)?;
+    let limited: Vec<String> = steps
+        .iter()
+        .filter(|s| s.load_generator_limited)
+        .map(|s| s.users.to_string())
+        .collect();
+    if !limited.is_empty() {
+        // Said on the chart itself, since charts travel without their report.
+        let note = format!(
+            "Locust used a whole CPU core at {} users: there it, not the servers, set the latency",
+            limited.join(", ")
+        );
+        let (_, height) = root.dim_in_pixel();
+        let style = ("sans-serif", 15).into_font().color(&RED);
+        root.draw(&Text::new(note, (14, height as i32 - 24), style))
+            .map_err(error)?;
+    }
+    let root = root.margin(0, 28, 0, 0);
     let root = root
         .titled("wine lab: latency under load (Locust)", ("sans-serif", 24))
         .map_err(error)?;
