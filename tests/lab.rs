@@ -136,25 +136,23 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
             assert_eq!(reported["server"], target.service);
             assert!(reported["requests"].as_u64().unwrap() > 0);
             assert_eq!(reported["failures"], 0);
-            assert_eq!(
-                reported["requests"].as_f64().unwrap(),
-                number("Request Count")
-            );
-            assert_eq!(
-                reported["failures"].as_f64().unwrap(),
-                number("Failure Count")
-            );
-            assert_eq!(
-                reported["average_ms"].as_f64().unwrap(),
-                number("Average Response Time")
-            );
-            assert_eq!(
-                reported["requests_per_s"].as_f64().unwrap(),
-                number("Requests/s")
-            );
-            assert_eq!(reported["median_ms"].as_f64().unwrap(), number("50%"));
-            assert_eq!(reported["p95_ms"].as_f64().unwrap(), number("95%"));
-            assert_eq!(reported["p99_ms"].as_f64().unwrap(), number("99%"));
+            for (key, column) in [
+                ("requests", "Request Count"),
+                ("failures", "Failure Count"),
+                ("average_ms", "Average Response Time"),
+                ("requests_per_s", "Requests/s"),
+                ("median_ms", "50%"),
+                ("p95_ms", "95%"),
+                ("p99_ms", "99%"),
+            ] {
+                let value = reported[key].as_f64().unwrap();
+                assert_eq!(
+                    value,
+                    number(column),
+                    "{}: {key} against {column}",
+                    target.name
+                );
+            }
             let rows_per_s = number("Requests/s") * f64::from(target.rows_per_request);
             assert_eq!(reported["rows_per_s"].as_f64().unwrap(), rows_per_s);
         }

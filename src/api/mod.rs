@@ -27,7 +27,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::model::WineModel;
-use requests::{Wine, WineBatch};
+use requests::{RequestBody, Wine, WineBatch};
 
 /// Which of the lab's two servers to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,14 +148,7 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
     )
 )]
 async fn predict_one(State(state): State<AppState>, request: Request) -> Response {
-    let (headers, bytes) = match read_body(request, &state).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
-    match body::decode::<Wine>(&headers, &bytes) {
-        Ok(Wine(features)) => responses::prediction(state.model.predict(&features)),
-        Err(errors) => responses::validation_failed(errors),
-    }
+    predict::<Wine>(state, request).await
 }
 
 /// Classify a batch of wines, one row each.
@@ -171,14 +164,35 @@ async fn predict_one(State(state): State<AppState>, request: Request) -> Respons
     )
 )]
 async fn predict_batch(State(state): State<AppState>, request: Request) -> Response {
+    predict::<WineBatch>(state, request).await
+}
+
+/// A request body the model can answer.
+trait Answer: RequestBody {
+    /// The 200 response: the prediction(s) for this body.
+    fn answer(self, model: &WineModel) -> Response;
+}
+
+impl Answer for Wine {
+    fn answer(self, model: &WineModel) -> Response {
+        responses::prediction(model.predict(&self.0))
+    }
+}
+
+impl Answer for WineBatch {
+    fn answer(self, model: &WineModel) -> Response {
+        responses::predictions(self.0.iter().map(|row| model.predict(row)))
+    }
+}
+
+/// `POST /predict` for either API: read the body, validate it, answer.
+async fn predict<B: Answer>(state: AppState, request: Request) -> Response {
     let (headers, bytes) = match read_body(request, &state).await {
         Ok(read) => read,
         Err(response) => return response,
     };
-    match body::decode::<WineBatch>(&headers, &bytes) {
-        Ok(WineBatch(rows)) => {
-            responses::predictions(rows.iter().map(|row| state.model.predict(row)))
-        }
+    match body::decode::<B>(&headers, &bytes) {
+        Ok(body) => body.answer(&state.model),
         Err(errors) => responses::validation_failed(errors),
     }
 }

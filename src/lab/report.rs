@@ -112,33 +112,17 @@ impl Step {
             self.locust_cpu_percent,
             self.servers_cpu_percent
         );
-        let _ = writeln!(
-            out,
-            "{:<10} {:>9} {:>8} {:>9} {:>7} {:>7} {:>9} {:>11} {:>11}",
-            "server",
-            "requests",
-            "failures",
-            "median ms",
-            "p95 ms",
-            "p99 ms",
-            "avg ms",
-            "requests/s",
-            "rows/s"
-        );
+        let line = |cells: [&str; COLUMNS.len()]| {
+            let mut line = format!("{:<10}", cells[0]);
+            for (cell, width) in cells[1..].iter().zip(COLUMN_WIDTHS) {
+                line.push_str(&format!(" {cell:>width$}"));
+            }
+            line
+        };
+        let _ = writeln!(out, "{}", line(COLUMNS));
         for t in &self.targets {
-            let _ = writeln!(
-                out,
-                "{:<10} {:>9} {:>8} {:>9} {:>7} {:>7} {:>9.2} {:>11.1} {:>11.1}",
-                t.server,
-                t.requests,
-                t.failures,
-                ms(t.median_ms),
-                ms(t.p95_ms),
-                ms(t.p99_ms),
-                t.average_ms,
-                t.requests_per_s,
-                t.rows_per_s
-            );
+            let cells = cells(t);
+            let _ = writeln!(out, "{}", line(cells.each_ref().map(String::as_str)));
         }
         if let Some(note) = self.bottleneck_note() {
             let _ = writeln!(out, "note: {note}");
@@ -165,6 +149,37 @@ pub fn load_generator_limited(locust_cpu_percent: f64, cpu_warning: bool) -> boo
 
 fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v}"))
+}
+
+/// The per-server table's columns, in the text and HTML reports alike.
+const COLUMNS: [&str; 9] = [
+    "server",
+    "requests",
+    "failures",
+    "median ms",
+    "p95 ms",
+    "p99 ms",
+    "avg ms",
+    "requests/s",
+    "rows/s",
+];
+
+/// Widths of the text table's columns after the first.
+const COLUMN_WIDTHS: [usize; 8] = [9, 8, 9, 7, 7, 9, 11, 11];
+
+/// One server's row of the per-server table.
+fn cells(t: &TargetStats) -> [String; COLUMNS.len()] {
+    [
+        t.server.clone(),
+        t.requests.to_string(),
+        t.failures.to_string(),
+        ms(t.median_ms),
+        ms(t.p95_ms),
+        ms(t.p99_ms),
+        format!("{:.2}", t.average_ms),
+        format!("{:.1}", t.requests_per_s),
+        format!("{:.1}", t.rows_per_s),
+    ]
 }
 
 /// The files of a report folder.
@@ -289,21 +304,17 @@ fn index_html(summary: &Summary) -> String {
         if let Some(note) = step.bottleneck_note() {
             let _ = writeln!(html, "<p class=\"note\">{}</p>", escape(&note));
         }
-        html.push_str("<table><tr><th>server</th><th>requests</th><th>failures</th><th>median ms</th><th>p95 ms</th><th>p99 ms</th><th>average ms</th><th>requests/s</th><th>rows/s</th></tr>\n");
+        let row = |tag: &str, cells: &[String]| {
+            let cells: String = cells
+                .iter()
+                .map(|c| format!("<{tag}>{}</{tag}>", escape(c)))
+                .collect();
+            format!("<tr>{cells}</tr>\n")
+        };
+        html.push_str("<table>");
+        html.push_str(&row("th", &COLUMNS.map(str::to_owned)));
         for t in &step.targets {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{:.1}</td></tr>",
-                escape(&t.server),
-                t.requests,
-                t.failures,
-                ms(t.median_ms),
-                ms(t.p95_ms),
-                ms(t.p99_ms),
-                t.average_ms,
-                t.requests_per_s,
-                t.rows_per_s
-            );
+            html.push_str(&row("td", &cells(t)));
         }
         html.push_str("</table>\n");
     }
