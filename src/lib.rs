@@ -11,6 +11,7 @@
 //! - [`model_file`]: the versioned, checksummed model file.
 //! - [`api`]: the two HTTP APIs (routes, request validation, FastAPI-shaped errors, OpenAPI).
 //! - [`server`]: serving an API until a stop signal, draining in-flight requests.
+//! - [`lab`]: the main job: the four servers and Locust, interactive or as a latency report.
 //! - [`logging`]: the binaries' log set-up.
 
 pub mod api;

@@ -280,7 +280,6 @@ pub struct ModelParams {
 /// A ready-to-serve model: scaler plus forest, validated, immutable.
 #[derive(Debug, Clone)]
 pub struct WineModel {
-    params: ModelParams,
     trees: Box<[Tree]>,
 }
 
@@ -297,15 +296,7 @@ impl WineModel {
             .enumerate()
             .map(|(i, nodes)| Tree::new(i, nodes, &params.scaler))
             .collect::<Result<_, _>>()?;
-        Ok(WineModel {
-            params: params.clone(),
-            trees,
-        })
-    }
-
-    /// The parameters this model was built from.
-    pub fn params(&self) -> &ModelParams {
-        &self.params
+        Ok(WineModel { trees })
     }
 
     /// Number of trees in the forest.
@@ -403,15 +394,6 @@ mod tests {
         // High side: votes 1, 1, 2, 2 -> a tie between 1 and 2 goes to 1.
         assert_eq!(model.votes(&row(1.0)), [0, 2, 2]);
         assert_eq!(model.predict(&row(1.0)), 1);
-    }
-
-    #[test]
-    fn round_trips_its_parameters() {
-        let params = ModelParams {
-            scaler: identity_scaler(),
-            trees: vec![stump(0, 1), vec![Node::Leaf { class: 2 }]],
-        };
-        assert_eq!(WineModel::new(&params).unwrap().params(), &params);
     }
 
     #[test]

@@ -87,16 +87,29 @@ pub async fn serve(
     }
 }
 
-/// Installs SIGTERM (`docker stop`) and SIGINT (Ctrl-C) handlers now, and
-/// returns a future that resolves on the first of them.
-pub fn stop_signal() -> io::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    Ok(async move {
+/// SIGTERM (`docker stop`) and SIGINT (Ctrl-C), caught from the moment this
+/// is installed.
+pub struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers now, so a signal that arrives before anyone
+    /// waits is not lost (and does not kill the process).
+    pub fn install() -> io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on the next SIGTERM or SIGINT.
+    pub async fn next(&mut self) {
         tokio::select! {
-            _ = terminate.recv() => info!("SIGTERM received: finishing open requests"),
-            _ = interrupt.recv() => info!("SIGINT received: finishing open requests"),
+            _ = self.terminate.recv() => info!("SIGTERM received: finishing open requests"),
+            _ = self.interrupt.recv() => info!("SIGINT received: finishing open requests"),
         }
-    })
+    }
 }

@@ -32,9 +32,24 @@ fn quick_benchmark_writes_a_well_formed_result() {
     let out_dir = std::env::temp_dir().join(format!("wine-lab-bench-smoke-{}", std::process::id()));
     let out = out_dir.join("result.json");
 
-    // The ceiling is a cargo example (examples/ceiling.rs), built by `cargo test` next
-    // to the binaries. Every target runs; the harness fails if one is missing.
-    let mut cmd = Command::new("python3");
+    // The ceiling is a cargo example (examples/ceiling.rs). A full `cargo test`
+    // builds it next to the binaries; `cargo test --test bench_smoke` alone does
+    // not, so build it here (a no-op when it is current). Every target runs; the
+    // harness fails if one is missing.
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--example", "ceiling", "--manifest-path"])
+        .arg(Path::new(ROOT).join("Cargo.toml"));
+    if !cfg!(debug_assertions) {
+        build.arg("--release"); // next to the binaries of `cargo test --release`
+    }
+    let built = build
+        .status()
+        .expect("cannot run cargo to build the ceiling example");
+    assert!(built.success(), "cargo build --example ceiling failed");
+
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--kill-after=10", "300", "python3"]);
     cmd.arg(Path::new(ROOT).join("bench/run"))
         .args(["--quick", "--bin-dir"])
         .arg(&bins)
@@ -42,7 +57,7 @@ fn quick_benchmark_writes_a_well_formed_result() {
         .arg(&out);
     let status = cmd
         .status()
-        .expect("cannot run python3 bench/run (is python3 on PATH?)");
+        .expect("cannot run timeout python3 bench/run (are coreutils and python3 on PATH?)");
     assert!(status.success(), "bench/run --quick failed: {status}");
 
     let text = std::fs::read_to_string(&out).expect("bench/run wrote no result file");

@@ -9,11 +9,12 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary, request, scratch_dir, send_raw};
+use common::{Guarded, binary, request, scratch_dir, send_raw};
 use serde_json::Value;
 use wine_lab::lab::targets::{LOCUSTFILE, TARGETS};
 
@@ -41,11 +42,12 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs wine-lab to completion (at most 3 minutes).
 fn lab(args: &[&str]) -> Output {
-    Command::new(binary("wine-lab"))
-        .args(args)
-        .output()
-        .expect("run wine-lab")
+    common::output_with_timeout(
+        Command::new(binary("wine-lab")).args(args),
+        Duration::from_secs(180),
+    )
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -116,7 +118,8 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
         let cpu = step["locust_cpu_percent"].as_f64().unwrap();
         assert_eq!(
             limited,
-            cpu >= 90.0 || step["locust_cpu_warning"].as_bool().unwrap()
+            cpu >= wine_lab::lab::report::LOAD_GENERATOR_LIMIT_PERCENT
+                || step["locust_cpu_warning"].as_bool().unwrap()
         );
 
         // Every number equals Locust's own CSV.
@@ -184,13 +187,18 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(binary("wine-lab"))
-        .args(["--web-port", &port.to_string()])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // In a process group of its own, as a shell runs a foreground job, so a
+    // terminal's Ctrl-C can be sent to the whole group below.
+    let mut child = Guarded(
+        Command::new(binary("wine-lab"))
+            .args(["--web-port", &port.to_string()])
+            .process_group(0)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     while !seen
         .last()
@@ -210,7 +218,7 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
         "{seen:?}"
     );
     std::thread::spawn(move || for _ in lines {});
-    let locust_pids = children_of(child.id());
+    let locust_pids = children_of(child.0.id());
     assert!(!locust_pids.is_empty(), "Locust runs as a child");
 
     // Swarm from the "browser", as the lab does.
@@ -259,9 +267,10 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // Ctrl-C: everything stops, nothing is left behind.
-    common::signal(child.id(), libc::SIGINT);
-    let status = common::wait_with_timeout(&mut child, Duration::from_secs(20));
+    // Ctrl-C in the terminal (SIGINT to the foreground group): everything
+    // stops, nothing is left behind.
+    ctrl_c(&child.0);
+    let status = common::wait_with_timeout(&mut child.0, Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
     std::thread::sleep(Duration::from_millis(200));
     for pid in locust_pids {
@@ -274,6 +283,14 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
         TcpListener::bind(("127.0.0.1", port)).is_ok(),
         "the web UI port is free again"
     );
+}
+
+/// What a terminal's Ctrl-C does: SIGINT to the foreground process group
+/// (the child was started as the leader of its own group).
+fn ctrl_c(child: &std::process::Child) {
+    // SAFETY: kill(2) on the group of a child this test started.
+    let result = unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGINT) };
+    assert_eq!(result, 0, "kill(-{}, SIGINT)", child.id());
 }
 
 /// Pids of a process's children.
@@ -353,21 +370,24 @@ fn ctrl_c_keeps_the_finished_steps() {
         return;
     }
     let out = fresh_dir("interrupted");
-    let mut child = Command::new(binary("wine-lab"))
-        .args([
-            "--headless",
-            "--users",
-            "2,3,4",
-            "--duration",
-            "3s",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let mut child = Guarded(
+        Command::new(binary("wine-lab"))
+            .args([
+                "--headless",
+                "--users",
+                "2,3,4",
+                "--duration",
+                "3s",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
     let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     // Wait for the first step's report, then interrupt the second step.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -376,8 +396,8 @@ fn ctrl_c_keeps_the_finished_steps() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1000));
-    common::signal(child.id(), libc::SIGINT);
-    let status = common::wait_with_timeout(&mut child, Duration::from_secs(20));
+    ctrl_c(&child.0);
+    let status = common::wait_with_timeout(&mut child.0, Duration::from_secs(20));
     let stderr = reader.join().unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
@@ -477,4 +497,22 @@ fn existing_reports_are_never_overwritten() {
         std::fs::read_to_string(out.join("keep.txt")).unwrap(),
         "precious"
     );
+}
+
+#[test]
+fn bad_sweep_settings_are_refused_before_anything_starts() {
+    for (args, needle) in [
+        (&["--headless", "--users", "10,10"][..], "lists 10 twice"),
+        (&["--headless", "--spawn-rate", "0"][..], "above 0"),
+        (
+            &["--headless", "--duration", "1.5s"][..],
+            "whole number of seconds",
+        ),
+        (&["--headless", "--users", "0"][..], "--users"),
+    ] {
+        let output = lab(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
 }

@@ -444,6 +444,16 @@ fn arion_compose_evaluates_to_the_seeds_services_and_docker_compose_yml() {
         .arion(&root().join("arion-compose.nix"), "./")
         .unwrap_or_else(|e| panic!("arion-compose.nix does not evaluate:\n{e}"));
     assert_eq!(evaluated["project"], "wine-lab");
+    // Plain docker-compose in the repository uses the same project (.env).
+    let dotenv = read(&root().join(".env"));
+    let project = dotenv
+        .lines()
+        .find_map(|line| line.strip_prefix("COMPOSE_PROJECT_NAME="))
+        .expect(".env sets COMPOSE_PROJECT_NAME");
+    assert_eq!(
+        evaluated["project"], project,
+        ".env and arion-compose.nix disagree"
+    );
     let generated = &evaluated["compose"];
     if let Err(e) = compare(&seed_compose(), generated) {
         panic!("arion-compose.nix differs from the seed's compose file:\n{e}");

@@ -271,6 +271,7 @@ fn trainer_errors_are_clear() {
         stderr.contains("cannot write /nonexistent-dir/x.model"),
         "{stderr}"
     );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 
     let bad_csv = scratch_dir().join("bad.csv");
     std::fs::write(&bad_csv, "a,b\n1,2\n").unwrap();
@@ -288,5 +289,37 @@ fn trainer_errors_are_clear() {
     assert!(
         stderr.contains("header must be the 13 feature names"),
         "{stderr}"
+    );
+}
+
+/// The container settings in deploy/images.json are the one definition; the
+/// server's defaults and the locustfile's default port are copies of them.
+#[test]
+fn defaults_agree_with_the_image_definition() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let images: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("deploy/images.json")).unwrap())
+            .unwrap();
+    let help = Command::new(binary("wine-server"))
+        .env_clear()
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let default_of = |flag: &str| -> String {
+        let text = help
+            .split(&format!("--{flag} <"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("--{flag}: {help}"));
+        let text = text.split("[default: ").nth(1).unwrap();
+        text.split(']').next().unwrap().to_owned()
+    };
+    assert_eq!(default_of("port"), images["port"].to_string());
+    assert_eq!(default_of("host"), images["host"].as_str().unwrap());
+    assert_eq!(default_of("model"), images["modelPath"].as_str().unwrap());
+    let locustfile = std::fs::read_to_string(root.join("locustfile.py")).unwrap();
+    assert!(
+        locustfile.contains(&format!("http://{{service}}:{}", images["port"])),
+        "locustfile.py's default URLs use the images' port"
     );
 }

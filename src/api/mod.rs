@@ -84,8 +84,8 @@ impl FromStr for Api {
 /// Default request body limit: 1 MiB, about 15,000 rows of 13 numbers.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What every handler shares: the model (read-only, no lock) and the limits.
-#[derive(Clone)]
+/// What every handler shares, behind one `Arc`: the model (read-only, no
+/// lock), the body limit and the pre-encoded constant answers.
 struct AppState {
     model: Arc<WineModel>,
     max_body_bytes: usize,
@@ -113,7 +113,7 @@ pub fn router(api: Api, model: Arc<WineModel>, max_body_bytes: usize) -> Router 
         .fallback(responses::not_found)
         .method_not_allowed_fallback(responses::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// Greeting: says the API is up and where its docs are.
@@ -123,16 +123,16 @@ pub fn router(api: Api, model: Arc<WineModel>, max_body_bytes: usize) -> Router 
     tag = TAG,
     responses((status = 200, description = "The greeting", body = String, content_type = "application/json"))
 )]
-async fn greet(State(state): State<AppState>) -> Response {
-    responses::json(StatusCode::OK, state.greeting)
+async fn greet(State(state): State<Arc<AppState>>) -> Response {
+    responses::json(StatusCode::OK, state.greeting.clone())
 }
 
 /// The OpenAPI tag grouping the operations in the docs.
 const TAG: &str = "wine classifier";
 
 /// `GET /openapi.json`: this API's description.
-async fn openapi_json(State(state): State<AppState>) -> Response {
-    responses::json(StatusCode::OK, state.openapi)
+async fn openapi_json(State(state): State<Arc<AppState>>) -> Response {
+    responses::json(StatusCode::OK, state.openapi.clone())
 }
 
 /// Classify one wine.
@@ -147,7 +147,7 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
         (status = 422, description = "Invalid body", body = validation::ValidationErrors),
     )
 )]
-async fn predict_one(State(state): State<AppState>, request: Request) -> Response {
+async fn predict_one(State(state): State<Arc<AppState>>, request: Request) -> Response {
     predict::<Wine>(state, request).await
 }
 
@@ -163,7 +163,7 @@ async fn predict_one(State(state): State<AppState>, request: Request) -> Respons
         (status = 422, description = "Invalid body", body = validation::ValidationErrors),
     )
 )]
-async fn predict_batch(State(state): State<AppState>, request: Request) -> Response {
+async fn predict_batch(State(state): State<Arc<AppState>>, request: Request) -> Response {
     predict::<WineBatch>(state, request).await
 }
 
@@ -186,8 +186,8 @@ impl Answer for WineBatch {
 }
 
 /// `POST /predict` for either API: read the body, validate it, answer.
-async fn predict<B: Answer>(state: AppState, request: Request) -> Response {
-    let (headers, bytes) = match read_body(request, &state).await {
+async fn predict<B: Answer>(state: Arc<AppState>, request: Request) -> Response {
+    let (headers, bytes) = match read_body(request, state.max_body_bytes).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -198,13 +198,17 @@ async fn predict<B: Answer>(state: AppState, request: Request) -> Response {
 }
 
 /// The request's headers (moved out, not cloned) and its whole body, or the
-/// error response when the body is too large or cannot be read.
-async fn read_body(request: Request, state: &AppState) -> Result<(HeaderMap, Bytes), Response> {
+/// error response when the body is over the router's `DefaultBodyLimit`
+/// (`max_body_bytes`, named in the 413) or cannot be read.
+pub async fn read_body(
+    request: Request,
+    max_body_bytes: usize,
+) -> Result<(HeaderMap, Bytes), Response> {
     let (mut parts, body) = request.into_parts();
     let headers = std::mem::take(&mut parts.headers);
-    match Bytes::from_request(Request::from_parts(parts, body), state).await {
+    match Bytes::from_request(Request::from_parts(parts, body), &()).await {
         Ok(bytes) => Ok((headers, bytes)),
-        Err(rejection) => Err(body_rejected(&rejection, state.max_body_bytes)),
+        Err(rejection) => Err(body_rejected(&rejection, max_body_bytes)),
     }
 }
 

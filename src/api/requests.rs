@@ -8,6 +8,7 @@
 //! give the same values for what they both accept (tested below).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde_json::Value;
 use utoipa::openapi::RefOr;
@@ -15,7 +16,7 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::fast_json;
-use super::validation::{Loc, ValidationError, lax_number};
+use super::validation::{Loc, MAX_ERRORS, ValidationError, lax_number};
 use crate::features::{FEATURE_NAMES, Features, N_FEATURES};
 
 /// A request body of one of the two APIs.
@@ -47,10 +48,15 @@ impl RequestBody for Wine {
         };
         let mut features = [0.0; N_FEATURES];
         let mut errors = Vec::new();
+        // Every missing-field error echoes the whole body: one shared copy.
+        let mut echo: Option<Arc<Value>> = None;
         for (name, feature) in FEATURE_NAMES.iter().zip(&mut features) {
             let loc = || vec![Loc::Key("body"), Loc::Key(name)];
             match fields.get(*name) {
-                None => errors.push(ValidationError::missing(loc(), body.clone())),
+                None => {
+                    let body = echo.get_or_insert_with(|| Arc::new(body.clone()));
+                    errors.push(ValidationError::missing(loc(), Arc::clone(body)));
+                }
                 Some(value) => match lax_number(value) {
                     Ok(number) => *feature = number,
                     Err(error) => errors.push(error.at(loc(), value)),
@@ -90,6 +96,9 @@ impl RequestBody for WineBatch {
         let mut features = Vec::with_capacity(rows.len());
         let mut errors = Vec::new();
         for (i, row) in rows.iter().enumerate() {
+            if errors.len() >= MAX_ERRORS {
+                break;
+            }
             let row_loc = || vec![Loc::Key("body"), Loc::Key("batches"), Loc::Index(i)];
             let Value::Array(values) = row else {
                 errors.push(ValidationError::not_a_list(row_loc(), row.clone()));
@@ -317,7 +326,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .all(|e| e.kind == "missing" && e.input == json!({"batches": []}))
+                .all(|e| e.kind == "missing" && *e.input == json!({"batches": []}))
         );
     }
 

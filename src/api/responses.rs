@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::validation::{ValidationError, ValidationErrors};
+use super::validation::{MAX_ERROR_BODY_BYTES, ValidationError};
 
 /// The no-batch answer: `{"Prediction": 0}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,12 +88,22 @@ pub fn encode_predictions(classes: impl ExactSizeIterator<Item = u8>) -> Vec<u8>
     body
 }
 
-/// 422 with FastAPI's `{"detail": [...]}`.
+/// 422 with FastAPI's `{"detail": [...]}` ([`super::validation::ValidationErrors`]), the first
+/// errors up to [`MAX_ERROR_BODY_BYTES`].
 pub fn validation_failed(errors: Vec<ValidationError>) -> Response {
-    let body = ValidationErrors { detail: errors };
-    // Serialising strings, numbers and JSON values cannot fail.
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    json(StatusCode::UNPROCESSABLE_ENTITY, bytes)
+    let mut body = b"{\"detail\":[".to_vec();
+    for (i, error) in errors.iter().enumerate() {
+        if i > 0 {
+            if body.len() > MAX_ERROR_BODY_BYTES {
+                break;
+            }
+            body.push(b',');
+        }
+        // Serialising strings, numbers and JSON values into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, error);
+    }
+    body.extend_from_slice(b"]}");
+    json(StatusCode::UNPROCESSABLE_ENTITY, body)
 }
 
 /// `{"detail": "..."}` with any status.
@@ -117,6 +127,44 @@ pub async fn method_not_allowed() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_bodies_equal_serde_output_and_stay_bounded() {
+        use super::super::validation::{Loc, ValidationErrors};
+        let error = |i: usize| {
+            ValidationError::missing(
+                vec![Loc::Key("body"), Loc::Index(i)],
+                serde_json::Value::Null,
+            )
+        };
+        let errors: Vec<_> = (0..3).map(error).collect();
+        let expected = serde_json::to_vec(&ValidationErrors {
+            detail: errors.clone(),
+        })
+        .unwrap();
+        let body = axum::body::to_bytes(validation_failed(errors).into_body(), usize::MAX);
+        let body = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(body)
+            .unwrap();
+        assert_eq!(body.to_vec(), expected);
+
+        let big = serde_json::Value::String("x".repeat(MAX_ERROR_BODY_BYTES));
+        let errors: Vec<_> = (0..10)
+            .map(|_| ValidationError::missing(vec![], big.clone()))
+            .collect();
+        let body = axum::body::to_bytes(validation_failed(errors).into_body(), usize::MAX);
+        let body = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(body)
+            .unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            parsed["detail"].as_array().unwrap().len(),
+            1,
+            "the first error only"
+        );
+    }
 
     #[test]
     fn hand_written_bodies_equal_serde_output() {

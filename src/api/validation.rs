@@ -5,6 +5,8 @@
 //! {"detail": [{"type": "missing", "loc": ["body", "proline"], "msg": "Field required", "input": {...}}]}
 //! ```
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -29,14 +31,24 @@ pub struct ValidationError {
     pub loc: Vec<Loc>,
     /// Human-readable message.
     pub msg: String,
-    /// The offending input.
+    /// The offending input (shared: FastAPI echoes the whole body in every
+    /// missing-field error, and one copy serves them all).
     #[schema(value_type = Object)]
-    pub input: Value,
+    pub input: Arc<Value>,
     /// Extra context (limits, the JSON parser's message).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub ctx: Option<Value>,
 }
+
+/// At most this many errors are collected for one body. pydantic reports
+/// every error; stopping here keeps a hostile body (a million bad values)
+/// from costing a million error records.
+pub const MAX_ERRORS: usize = 100;
+
+/// A 422 body stops taking further errors once it is this long (it always
+/// holds the first), so echoing a large input many times cannot make a huge answer.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// The body of every 422 response.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -47,23 +59,28 @@ pub struct ValidationErrors {
 }
 
 impl ValidationError {
-    fn new(kind: &'static str, loc: Vec<Loc>, msg: impl Into<String>, input: Value) -> Self {
+    fn new(
+        kind: &'static str,
+        loc: Vec<Loc>,
+        msg: impl Into<String>,
+        input: impl Into<Arc<Value>>,
+    ) -> Self {
         ValidationError {
             kind,
             loc,
             msg: msg.into(),
-            input,
+            input: input.into(),
             ctx: None,
         }
     }
 
     /// A required field (or the whole body) is absent.
-    pub fn missing(loc: Vec<Loc>, input: Value) -> Self {
+    pub fn missing(loc: Vec<Loc>, input: impl Into<Arc<Value>>) -> Self {
         Self::new("missing", loc, "Field required", input)
     }
 
     /// The body is not a JSON object.
-    pub fn not_an_object(input: Value) -> Self {
+    pub fn not_an_object(input: impl Into<Arc<Value>>) -> Self {
         Self::new(
             "model_attributes_type",
             vec![Loc::Key("body")],
@@ -73,12 +90,17 @@ impl ValidationError {
     }
 
     /// A list was expected.
-    pub fn not_a_list(loc: Vec<Loc>, input: Value) -> Self {
+    pub fn not_a_list(loc: Vec<Loc>, input: impl Into<Arc<Value>>) -> Self {
         Self::new("list_type", loc, "Input should be a valid list", input)
     }
 
     /// A batch row does not hold exactly `expected` numbers.
-    pub fn wrong_length(loc: Vec<Loc>, input: Value, expected: usize, actual: usize) -> Self {
+    pub fn wrong_length(
+        loc: Vec<Loc>,
+        input: impl Into<Arc<Value>>,
+        expected: usize,
+        actual: usize,
+    ) -> Self {
         let (kind, bound, limit_key) = if actual < expected {
             ("too_short", "at least", "min_length")
         } else {

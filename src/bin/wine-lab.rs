@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
 use wine_lab::lab::{self, LabOptions, SweepOptions, WebOptions};
 use wine_lab::server;
@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "10,50,100,500", value_parser = clap::value_parser!(u32).range(1..))]
     users: Vec<u32>,
     /// Users started per second (default: each step's user count, so all start in a second).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_spawn_rate)]
     spawn_rate: Option<f64>,
     /// How long each step runs, in whole seconds ("30s", "2m").
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
@@ -63,6 +63,13 @@ struct Args {
     web_port: u16,
 }
 
+fn parse_spawn_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("give a number of users per second above 0".into()),
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = if text.chars().all(|c| c.is_ascii_digit()) {
         Duration::from_secs(text.parse().map_err(|e| format!("{e}"))?)
@@ -79,6 +86,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn main() {
     let args = Args::parse();
+    // Each step writes to users-<count>/: a count given twice would overwrite it.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = args.users.iter().find(|users| !seen.insert(**users)) {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--users lists {twice} twice; give each user count once"),
+            )
+            .exit();
+    }
     wine_lab::logging::init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -93,12 +110,17 @@ fn main() {
 
 async fn run(args: Args) -> i32 {
     let stop = CancellationToken::new();
-    match server::stop_signal() {
-        Ok(signal) => {
+    match server::StopSignals::install() {
+        Ok(mut signals) => {
             let stop = stop.clone();
             tokio::spawn(async move {
-                signal.await;
+                // The first Ctrl-C stops everything in order; a second one
+                // does not wait (Locust then gets SIGTERM from the kernel).
+                signals.next().await;
                 stop.cancel();
+                signals.next().await;
+                eprintln!("wine-lab: second signal: exiting now");
+                std::process::exit(130);
             });
         }
         Err(error) => {

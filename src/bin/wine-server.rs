@@ -58,7 +58,8 @@ fn run(args: Args) -> Result<()> {
 
     runtime.block_on(async {
         // Handlers first: a signal that arrives once "serving" is logged must be caught.
-        let signal = server::stop_signal().context("cannot install signal handlers")?;
+        let mut signals =
+            server::StopSignals::install().context("cannot install signal handlers")?;
         let address = SocketAddr::new(args.host, args.port);
         let listener = server::bind(address).await?;
         info!(
@@ -66,6 +67,8 @@ fn run(args: Args) -> Result<()> {
             address = %listener.local_addr()?,
             model = %args.model.display(),
             sha256 = %loaded.sha256,
+            seed = loaded.provenance.seed,
+            held_out = %loaded.provenance.held_out_accuracy,
             "serving"
         );
         let stop = CancellationToken::new();
@@ -74,7 +77,7 @@ fn run(args: Args) -> Result<()> {
             async move {
                 // Cancels on drop, so the server stops even if this task fails.
                 let _stop_on_exit = stop.drop_guard();
-                signal.await;
+                signals.next().await;
             }
         });
         let options = ServerOptions {

@@ -29,8 +29,14 @@ struct Args {
     split: Option<PathBuf>,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn main() {
+    if let Err(error) = run(Args::parse()) {
+        eprintln!("wine-train: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
     let data = match (&args.data, &args.split) {
         (None, None) => TrainingData::embedded()?,
         (data, split) => {

@@ -58,7 +58,7 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, steps: &[Step]) -> 
     if !limited.is_empty() {
         // Said on the chart itself, since charts travel without their report.
         let note = format!(
-            "Locust used a whole CPU core at {} users: there it, not the servers, set the latency",
+            "Locust saturated its CPU core at {} users: there it, not the servers, set the latency",
             limited.join(", ")
         );
         let (_, height) = root.dim_in_pixel();

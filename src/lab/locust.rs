@@ -66,6 +66,9 @@ impl Locust {
             .arg(locustfile)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
+            // Its own process group: a Ctrl-C in the terminal reaches wine-lab
+            // only, which then stops Locust once, in order.
+            .process_group(0)
             .kill_on_drop(true);
         #[cfg(target_os = "linux")]
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.

@@ -168,13 +168,33 @@ fn locustfile(given: Option<&Path>, dir: &Path) -> Result<PathBuf, LabError> {
     Ok(path)
 }
 
+/// A folder for the web mode's copy of the locustfile, removed however the
+/// run ends.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create() -> Result<Self, LabError> {
+        let path = std::env::temp_dir().join(format!("wine-lab-{}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .map_err(|e| LabError::Start(format!("cannot create {}: {e}", path.display())))?;
+        Ok(ScratchDir(path))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 async fn start_servers(model: WineModel, base_port: Option<u16>) -> Result<LocalStack, LabError> {
     let stack = LocalStack::start(Arc::new(model), base_port)
         .await
-        .map_err(|e| {
-            LabError::Start(format!(
+        .map_err(|e| match base_port {
+            Some(_) => LabError::Start(format!(
                 "{e} (pass another --base-port, or none to use free ports)"
-            ))
+            )),
+            None => LabError::Start(e.to_string()),
         })?;
     for server in &stack.servers {
         eprintln!(
@@ -201,15 +221,12 @@ pub async fn run_web(
         )));
     }
     let (model, sha) = model(options.model.as_deref())?;
-    let scratch = std::env::temp_dir().join(format!("wine-lab-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)
-        .map_err(|e| LabError::Start(format!("cannot create {}: {e}", scratch.display())))?;
-    let file = locustfile(options.locustfile.as_deref(), &scratch)?;
+    let scratch = ScratchDir::create()?;
+    let file = locustfile(options.locustfile.as_deref(), &scratch.0)?;
     eprintln!("model sha256 {sha}; {}", locust.version);
     let stack = start_servers(model, options.base_port).await?;
     let result = web_session(&locust, &file, &stack, web, &stop).await;
     let stopped = stack.stop().await;
-    let _ = std::fs::remove_dir_all(&scratch);
     result?;
     stopped.map_err(|e| LabError::Start(format!("a server failed: {e}")))
 }
@@ -294,8 +311,6 @@ pub async fn run_sweep(
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(report_error)?;
-    let file = locustfile(options.locustfile.as_deref(), out)?;
     eprintln!("model sha256 {sha}; {}", locust.version);
     let stack = start_servers(model, options.base_port).await?;
     let mut summary = Summary {
@@ -312,23 +327,42 @@ pub async fn run_sweep(
         complete: false,
         steps: Vec::new(),
     };
-    let result = sweep_steps(&locust, &file, &stack, sweep, &mut summary, &stop).await;
+    // The report folder is made once the servers run, so a failed start
+    // leaves no folder behind to block the next attempt.
+    let prepared = std::fs::create_dir_all(out)
+        .map_err(report_error)
+        .and_then(|()| locustfile(options.locustfile.as_deref(), out));
+    let result = match &prepared {
+        Ok(file) => sweep_steps(&locust, file, &stack, sweep, &mut summary, &stop).await,
+        Err(_) => Ok(()),
+    };
     let stopped = stack.stop().await;
+    prepared?;
     summary.complete = result.is_ok();
-    report::write(out, &summary).map_err(report_error)?;
+    let written = report::write(out, &summary).map_err(report_error);
     let index = out.join(report::INDEX_HTML);
     match result {
         Ok(()) => {
+            written?;
             stopped.map_err(|e| LabError::Start(format!("a server failed: {e}")))?;
             eprintln!("report: {}", index.display());
             Ok(summary)
         }
-        Err(LabError::Interrupted(_)) => Err(LabError::Interrupted(format!(
-            ": kept the {} finished step(s) in {}",
-            summary.steps.len(),
-            index.display()
-        ))),
-        Err(error) => Err(error),
+        Err(error) => {
+            // The sweep's own error decides the exit code; a report that
+            // could not be written is said too.
+            if let Err(report) = written {
+                eprintln!("wine-lab: {report}");
+            }
+            Err(match error {
+                LabError::Interrupted(_) => LabError::Interrupted(format!(
+                    ": kept the {} finished step(s) in {}",
+                    summary.steps.len(),
+                    index.display()
+                )),
+                error => error,
+            })
+        }
     }
 }
 

@@ -23,9 +23,27 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// A scratch directory unique to this test process.
 pub fn scratch_dir() -> PathBuf {
+    static CLEANED: OnceLock<()> = OnceLock::new();
+    CLEANED.get_or_init(remove_stale_scratch_dirs);
     let dir = std::env::temp_dir().join(format!("wine-lab-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+/// Removes the scratch directories of earlier test processes that have ended,
+/// so repeated runs on one machine do not pile them up.
+fn remove_stale_scratch_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("wine-lab-tests-")
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A model file trained once per test process with the real `wine-train`.
@@ -131,6 +149,49 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// A child process that is killed if the test ends before it does, so a
+/// failed assertion never leaves a server or Locust running.
+pub struct Guarded(pub Child);
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Runs a command to completion, capturing its output; kills it and fails
+/// the test after `timeout`.
+pub fn output_with_timeout(command: &mut Command, timeout: Duration) -> std::process::Output {
+    let mut child = Guarded(
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn command"),
+    );
+    let mut stdout = child.0.stdout.take().expect("piped stdout");
+    let mut stderr = child.0.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let status = wait_with_timeout(&mut child.0, timeout);
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }
 
