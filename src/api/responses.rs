@@ -46,27 +46,25 @@ pub fn json(status: StatusCode, body: impl Into<Body>) -> Response {
     response
 }
 
-/// 200 `{"Prediction":N}` for one class.
+/// The no-batch answer for each class the model can predict, encoded once.
+const PREDICTION_BODIES: [&[u8]; crate::features::N_CLASSES] = [
+    b"{\"Prediction\":0}",
+    b"{\"Prediction\":1}",
+    b"{\"Prediction\":2}",
+];
+
+/// 200 `{"Prediction":N}` for one class (always one the model can predict:
+/// the model's leaves are validated when it is loaded).
 pub fn prediction(class: u8) -> Response {
-    const BODIES: [&[u8]; 3] = [
-        b"{\"Prediction\":0}",
-        b"{\"Prediction\":1}",
-        b"{\"Prediction\":2}",
-    ];
-    match BODIES.get(usize::from(class)) {
+    match PREDICTION_BODIES.get(usize::from(class)) {
         Some(body) => json(StatusCode::OK, *body),
-        None => json(StatusCode::OK, encode_prediction(class)),
+        None => json(StatusCode::OK, format!("{{\"Prediction\":{class}}}")),
     }
 }
 
 /// 200 `{"Prediction":[...]}` for a batch.
 pub fn predictions(classes: impl ExactSizeIterator<Item = u8>) -> Response {
     json(StatusCode::OK, encode_predictions(classes))
-}
-
-/// `{"Prediction":N}` as bytes.
-fn encode_prediction(class: u8) -> Vec<u8> {
-    format!("{{\"Prediction\":{class}}}").into_bytes()
 }
 
 /// `{"Prediction":[a,b,...]}` as bytes, classes being single digits.
@@ -128,6 +126,13 @@ pub async fn method_not_allowed() -> Response {
 mod tests {
     use super::*;
 
+    /// A response's whole body.
+    fn body_of(response: Response) -> Vec<u8> {
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(body).unwrap().to_vec()
+    }
+
     #[test]
     fn error_bodies_equal_serde_output_and_stay_bounded() {
         use super::super::validation::{Loc, ValidationErrors};
@@ -142,23 +147,14 @@ mod tests {
             detail: errors.clone(),
         })
         .unwrap();
-        let body = axum::body::to_bytes(validation_failed(errors).into_body(), usize::MAX);
-        let body = tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(body)
-            .unwrap();
-        assert_eq!(body.to_vec(), expected);
+        assert_eq!(body_of(validation_failed(errors)), expected);
 
         let big = serde_json::Value::String("x".repeat(MAX_ERROR_BODY_BYTES));
         let errors: Vec<_> = (0..10)
             .map(|_| ValidationError::missing(vec![], big.clone()))
             .collect();
-        let body = axum::body::to_bytes(validation_failed(errors).into_body(), usize::MAX);
-        let body = tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(body)
-            .unwrap();
-        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&body_of(validation_failed(errors))).unwrap();
         assert_eq!(
             parsed["detail"].as_array().unwrap().len(),
             1,
@@ -170,7 +166,7 @@ mod tests {
     fn hand_written_bodies_equal_serde_output() {
         for class in 0..3u8 {
             let expected = serde_json::to_vec(&Prediction { prediction: class }).unwrap();
-            assert_eq!(encode_prediction(class), expected);
+            assert_eq!(PREDICTION_BODIES[usize::from(class)], expected);
         }
         for classes in [vec![], vec![1], vec![0, 2, 1, 1, 12]] {
             let expected = serde_json::to_vec(&Predictions {
