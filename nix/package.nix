@@ -2,8 +2,9 @@
 #
 # Only the files cargo reads are in the source, so editing README.md, docs or any
 # .nix file does not rebuild them. The crate embeds data/ and locustfile.py at
-# compile time, build.rs reads Cargo.lock, and examples/ holds the benchmark's
-# ceiling server (checked by `cargo clippy --all-targets`).
+# compile time, build.rs reads Cargo.lock, tests/server_cli.rs reads
+# deploy/images.json at run time, and examples/ holds the benchmark's ceiling
+# server (checked by `cargo clippy --all-targets`).
 {
   lib,
   rustPlatform,
@@ -25,6 +26,7 @@ rustPlatform.buildRustPackage {
       ../examples
       ../data
       ../locustfile.py
+      ../deploy/images.json
       # Integration tests, without the Nix test helpers (tests/nix.rs itself
       # skips in the sandbox, which has no nix-instantiate).
       (lib.fileset.difference ../tests ../tests/nix)
