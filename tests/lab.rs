@@ -2,8 +2,9 @@
 //! report, the web UI mode, and every way it can stop (Locust missing,
 //! failing requests, Ctrl-C, a crashing locustfile, a taken port).
 //!
-//! These tests need the `locust` program (`pip install -r tests/requirements.txt`).
-//! With CI=true they fail without it; elsewhere they say loudly that they skipped.
+//! These tests need the `locust` program (`pip install -r tests/requirements.txt`),
+//! so they are `#[ignore]`d by plain `cargo test` and run by
+//! `cargo test -- --include-ignored`, where a missing Locust fails them.
 
 mod common;
 
@@ -14,32 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Guarded, binary, request, scratch_dir, send_raw};
+use common::{Guarded, binary, request, send_raw};
 use serde_json::Value;
 use wine_lab::lab::targets::{LOCUSTFILE, TARGETS};
 
-/// Whether Locust can run here; fails the test under CI=true when it cannot.
-fn locust_available() -> bool {
-    let found = Command::new("locust")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but the `locust` program is missing: pip install -r tests/requirements.txt"
-        );
-        eprintln!(
-            "\n*** SKIPPED: `locust` is not installed (pip install -r tests/requirements.txt) ***\n"
-        );
-    }
-    found
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = scratch_dir().join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A report folder that does not exist yet, `name` inside a temporary folder that
+/// is removed when the returned guard drops.
+fn fresh_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let scratch = tempfile::tempdir().expect("create a temporary folder");
+    let dir = scratch.path().join(name);
+    (scratch, dir)
 }
 
 /// Runs wine-lab to completion (at most 3 minutes).
@@ -62,11 +47,10 @@ fn read_json(path: &Path) -> Value {
 }
 
 #[test]
+#[ignore = "needs locust"]
 fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
-    if !locust_available() {
-        return;
-    }
-    let out = fresh_dir("sweep");
+    common::require("locust");
+    let (_scratch, out) = fresh_dir("sweep");
     let output = lab(&[
         "--headless",
         "--users",
@@ -178,10 +162,9 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
 }
 
 #[test]
+#[ignore = "needs locust"]
 fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
-    if !locust_available() {
-        return;
-    }
+    common::require("locust");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -310,7 +293,7 @@ fn missing_locust_is_explained() {
         "--locust",
         "/nonexistent/locust",
         "--out",
-        fresh_dir("none").to_str().unwrap(),
+        fresh_dir("none").1.to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(3));
     let stderr = text(&output.stderr);
@@ -327,13 +310,11 @@ fn missing_locust_is_explained() {
 }
 
 #[test]
+#[ignore = "needs locust"]
 fn failing_requests_stop_the_sweep_and_keep_the_report() {
-    if !locust_available() {
-        return;
-    }
-    let out = fresh_dir("failing");
-    std::fs::create_dir_all(scratch_dir()).unwrap();
-    let broken = scratch_dir().join("broken_locustfile.py");
+    common::require("locust");
+    let (scratch, out) = fresh_dir("failing");
+    let broken = scratch.path().join("broken_locustfile.py");
     // The no-batch body misses a field: the server answers 422, Locust counts failures.
     std::fs::write(&broken, LOCUSTFILE.replace("\"proline\": 1.0,", "")).unwrap();
     let output = lab(&[
@@ -365,11 +346,10 @@ fn failing_requests_stop_the_sweep_and_keep_the_report() {
 }
 
 #[test]
+#[ignore = "needs locust"]
 fn ctrl_c_keeps_the_finished_steps() {
-    if !locust_available() {
-        return;
-    }
-    let out = fresh_dir("interrupted");
+    common::require("locust");
+    let (_scratch, out) = fresh_dir("interrupted");
     let mut child = Guarded(
         Command::new(binary("wine-lab"))
             .args([
@@ -416,13 +396,12 @@ fn ctrl_c_keeps_the_finished_steps() {
 }
 
 #[test]
+#[ignore = "needs locust"]
 fn a_crashing_locustfile_is_reported() {
-    if !locust_available() {
-        return;
-    }
-    let broken = scratch_dir().join("syntax_error_locustfile.py");
+    common::require("locust");
+    let (scratch, out) = fresh_dir("crash");
+    let broken = scratch.path().join("syntax_error_locustfile.py");
     std::fs::write(&broken, "def broken(:\n").unwrap();
-    let out = fresh_dir("crash");
     let output = lab(&[
         "--headless",
         "--users",
@@ -444,10 +423,9 @@ fn a_crashing_locustfile_is_reported() {
 }
 
 #[test]
+#[ignore = "needs locust"]
 fn a_taken_port_is_a_clear_error() {
-    if !locust_available() {
-        return;
-    }
+    common::require("locust");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let output = lab(&["--web-port", &port]);
@@ -465,7 +443,7 @@ fn a_taken_port_is_a_clear_error() {
         "--base-port",
         &port,
         "--out",
-        fresh_dir("taken").to_str().unwrap(),
+        fresh_dir("taken").1.to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
@@ -477,7 +455,7 @@ fn a_taken_port_is_a_clear_error() {
 
 #[test]
 fn existing_reports_are_never_overwritten() {
-    let out = fresh_dir("existing");
+    let (_scratch, out) = fresh_dir("existing");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "precious").unwrap();
     let output = lab(&[

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, binary, model_path, post_json, read_response, scratch_dir, wine_body};
+use common::{Server, binary, model_path, post_json, read_response, wine_body};
 
 /// Runs wine-server expecting it to fail at start-up; returns its stderr.
 fn failed_start(args: &[&str]) -> String {
@@ -24,7 +24,8 @@ fn failed_start(args: &[&str]) -> String {
 
 #[test]
 fn model_problems_are_one_line_errors() {
-    let dir = scratch_dir();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let missing = dir.join("absent.model");
     let corrupt = dir.join("corrupt.model");
     let mut bytes = std::fs::read(model_path()).unwrap();
@@ -46,7 +47,7 @@ fn model_problems_are_one_line_errors() {
         (&corrupt, "corrupt"),
         (&other_version, "format v9 is not supported"),
         (&pickle, "not a wine-lab model file"),
-        (&dir, "cannot read model file"),
+        (&dir.to_path_buf(), "cannot read model file"),
     ] {
         let stderr = failed_start(&[
             "--api",
@@ -226,7 +227,8 @@ fn in_flight_requests_finish_after_sigterm() {
 
 #[test]
 fn training_is_deterministic_and_reports_accuracy() {
-    let dir = scratch_dir();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let run = |name: &str, seed: &str| {
         let path = dir.join(name);
         let output = Command::new(binary("wine-train"))
@@ -273,7 +275,8 @@ fn trainer_errors_are_clear() {
     );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 
-    let bad_csv = scratch_dir().join("bad.csv");
+    let scratch = tempfile::tempdir().unwrap();
+    let bad_csv = scratch.path().join("bad.csv");
     std::fs::write(&bad_csv, "a,b\n1,2\n").unwrap();
     let output = Command::new(binary("wine-train"))
         .args([

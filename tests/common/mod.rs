@@ -21,44 +21,82 @@ pub fn binary(name: &str) -> PathBuf {
     }
 }
 
-/// A scratch directory unique to this test process.
-pub fn scratch_dir() -> PathBuf {
-    static CLEANED: OnceLock<()> = OnceLock::new();
-    CLEANED.get_or_init(remove_stale_scratch_dirs);
-    let dir = std::env::temp_dir().join(format!("wine-lab-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-/// Removes the scratch directories of earlier test processes that have ended,
-/// so repeated runs on one machine do not pile them up.
-fn remove_stale_scratch_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("wine-lab-tests-")
-            && !Path::new("/proc").join(pid).exists()
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-/// A model file trained once per test process with the real `wine-train`.
+/// A model file trained with the real `wine-train`, once per test process.
+///
+/// It lives in cargo's `CARGO_TARGET_TMPDIR` (inside `target/`, writable in the
+/// Nix sandbox too) and is replaced atomically, so test binaries running at once
+/// never see half a file; training is deterministic, so they all write the same bytes.
 pub fn model_path() -> &'static Path {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let path = scratch_dir().join("wine.model");
+        let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let staging = tempfile::tempdir_in(target_tmp).expect("create a staging folder");
+        let staged = staging.path().join("wine.model");
         let output = Command::new(binary("wine-train"))
             .arg("--out")
-            .arg(&path)
+            .arg(&staged)
             .output()
             .expect("run wine-train");
         assert!(output.status.success(), "wine-train failed: {output:?}");
+        let path = target_tmp.join("wine.model");
+        std::fs::rename(&staged, &path).expect("move the model into place");
         path
     })
+}
+
+/// The outside programs that some integration tests need, each with how to
+/// check that it works here and how to get it.
+///
+/// Such a test is marked `#[ignore = "needs <tool>"]`, so plain `cargo test`
+/// needs nothing but Rust, and calls [`require`] first. `cargo test --
+/// --include-ignored` (the README's test command, which `.ci/run` runs) asked for
+/// it, so there a missing tool fails the test: nothing passes by skipping.
+const TOOLS: &[(&str, &[&str], &str)] = &[
+    (
+        "docker",
+        &["info"],
+        "a running Docker engine and docker-compose (Debian: docker.io docker-compose)",
+    ),
+    (
+        "locust",
+        &["--version"],
+        "pip install -r tests/requirements.txt (bash .ci/run puts it in a venv)",
+    ),
+    ("wrk", &["--version"], "Debian: apt-get install wrk"),
+    (
+        "nix-instantiate",
+        &["--version"],
+        "Debian: apt-get install nix-bin",
+    ),
+    (
+        "shellcheck",
+        &["--version"],
+        "Debian: apt-get install shellcheck",
+    ),
+    (
+        "python3",
+        &["-m", "venv", "--help"],
+        "Python 3 with venv (Debian: apt-get install python3-venv)",
+    ),
+];
+
+/// Fails the test, with one line that says how to get it, unless `tool` (one of
+/// [`TOOLS`]) runs here. Call it first in a test marked `#[ignore = "needs <tool>"]`.
+pub fn require(tool: &str) {
+    let Some((_, check, install)) = TOOLS.iter().find(|(name, _, _)| *name == tool) else {
+        panic!("require({tool:?}): not a tool tests/common knows; add it to TOOLS");
+    };
+    let works = Command::new(tool)
+        .args(*check)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        works,
+        "this test needs `{tool}`, which does not run here (`{tool} {}` failed): {install}",
+        check.join(" ")
+    );
 }
 
 /// A running `wine-server`, stopped (SIGTERM) when dropped.
