@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq)]
 pub enum FastApiError {
     /// 422 `{"detail": [...]}`: the body is not valid; every error found, in
-    /// document order (the answer holds the first ones up to [`MAX_ERROR_BODY_BYTES`]).
+    /// document order (the answer holds the first ones, up to `MAX_ERROR_BODY_BYTES`).
     Invalid(Vec<ValidationError>),
     /// `{"detail": "..."}` with any status: everything that is not about the body's content.
     Detail(StatusCode, String),
