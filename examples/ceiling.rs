@@ -1,9 +1,9 @@
 //! The benchmark's ceiling: a bare axum server that does everything
-//! `wine-server` does on `POST /predict` except predicting. It reads the body
-//! ([`read_body`], same limit) and parses it with the same code, answers with
-//! zeros of the same length, and runs on the same runtime, so `wine-server`'s
-//! throughput divided by this one's is the share that is HTTP + JSON rather
-//! than the model.
+//! `wine-server` does on `POST /predict` except predicting. Its handlers take
+//! the same [`ValidBody`] extractor (same reading, limit, parsing and
+//! validation), answer with zeros of the same length the same way, and run on
+//! the same runtime, so `wine-server`'s throughput divided by this one's is
+//! the share that is HTTP + JSON rather than the model.
 //!
 //! `cargo build --release --example ceiling`, then
 //! `target/release/examples/ceiling --api no-batch|with-batch --host 127.0.0.1 --port 8000`.
@@ -11,15 +11,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Parser;
-use wine_lab::api::body::decode;
-use wine_lab::api::requests::{Wine, WineBatch};
-use wine_lab::api::responses;
-use wine_lab::api::{Api, DEFAULT_MAX_BODY_BYTES, read_body};
+use wine_lab::api::{Api, BodyLimit, DEFAULT_MAX_BODY_BYTES, ValidBody, Wine, WineBatch};
 use wine_lab::server;
 
 /// A server with the wine APIs' parsing and no model.
@@ -39,34 +36,42 @@ struct Args {
     threads: Option<usize>,
 }
 
-async fn one(request: Request) -> Response {
-    let (headers, body) = match read_body(request, DEFAULT_MAX_BODY_BYTES).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
-    match decode::<Wine>(&headers, &body) {
-        Ok(_) => responses::prediction(0),
-        Err(errors) => responses::validation_failed(errors),
-    }
+async fn one(ValidBody(_): ValidBody<Wine>) -> Response {
+    json(b"{\"Prediction\":0}".as_slice())
 }
 
-async fn batch(request: Request) -> Response {
-    let (headers, body) = match read_body(request, DEFAULT_MAX_BODY_BYTES).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
-    match decode::<WineBatch>(&headers, &body) {
-        Ok(WineBatch(rows)) => responses::predictions(rows.iter().map(|_| 0)),
-        Err(errors) => responses::validation_failed(errors),
+async fn batch(ValidBody(WineBatch(rows)): ValidBody<WineBatch>) -> Response {
+    // As wine-server writes its answer: `{"Prediction":[0,0,...]}`, one allocation.
+    const HEAD: &[u8] = b"{\"Prediction\":[";
+    let mut body = Vec::with_capacity(HEAD.len() + 2 * rows.len() + 2);
+    body.extend_from_slice(HEAD);
+    for i in 0..rows.len() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.push(b'0');
     }
+    body.extend_from_slice(b"]}");
+    json(body)
 }
 
 async fn greet() -> Response {
-    responses::json(StatusCode::OK, "\"ceiling\"")
+    json("\"ceiling\"")
+}
+
+/// 200 with an encoded JSON body, built as wine-server builds its answers.
+fn json(body: impl Into<Body>) -> Response {
+    let mut response = (StatusCode::OK, body.into()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    let limit = BodyLimit(DEFAULT_MAX_BODY_BYTES);
     let predict = match args.api {
         Api::NoBatch => post(one),
         Api::WithBatch => post(batch),
@@ -74,7 +79,8 @@ fn main() -> std::io::Result<()> {
     let router = Router::new()
         .route("/", get(greet))
         .route("/predict", predict)
-        .layer(DefaultBodyLimit::max(DEFAULT_MAX_BODY_BYTES));
+        .layer(limit.layer())
+        .with_state(limit);
     server::runtime(args.threads)?.block_on(async {
         let listener = server::bind(SocketAddr::new(args.host, args.port)).await?;
         eprintln!("ceiling: {} on {}", args.api, listener.local_addr()?);

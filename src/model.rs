@@ -484,13 +484,8 @@ mod tests {
 
     #[test]
     fn folded_thresholds_are_exact_at_the_boundary() {
-        let mut state = 0x853C_49E6_748F_EA9Bu64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = fastrand::Rng::with_seed(0x853C_49E6_748F_EA9B);
+        let mut next = move || rng.u64(..);
         for _ in 0..20_000 {
             let mean = ((next() % 2_000_000) as f64 - 1e6) / 1e3;
             let scale = (next() % 1_000_000 + 1) as f64 / 1e4;

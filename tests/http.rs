@@ -75,23 +75,35 @@ fn parse_case(section: &str) -> Case {
     }
 }
 
-/// What the server must answer for a valid body: our model's prediction of it.
+/// What the server must answer for a valid body: our model's prediction of
+/// it, the body read by the servers' own extractor.
 fn model_answer(api: &str, content_type: Option<&str>, body: &[u8]) -> String {
-    use wine_lab::api::body::decode;
-    use wine_lab::api::requests::{Wine, WineBatch};
+    use axum::extract::FromRequest;
+    use wine_lab::api::{BodyLimit, DEFAULT_MAX_BODY_BYTES, ValidBody, Wine, WineBatch};
     let model = wine_lab::model_file::load(common::model_path())
         .unwrap()
         .model;
-    let mut headers = axum::http::HeaderMap::new();
+    let mut request = axum::http::Request::new(axum::body::Body::from(body.to_vec()));
     if let Some(content_type) = content_type {
-        headers.insert("content-type", content_type.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("content-type", content_type.parse().unwrap());
     }
+    let limit = BodyLimit(DEFAULT_MAX_BODY_BYTES);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let value = match api {
         "no-batch" => {
-            json!({ "Prediction": model.predict(&decode::<Wine>(&headers, body).unwrap().0) })
+            let ValidBody(Wine(features)) = runtime
+                .block_on(ValidBody::<Wine>::from_request(request, &limit))
+                .unwrap();
+            json!({ "Prediction": model.predict(&features) })
         }
         _ => {
-            let rows = decode::<WineBatch>(&headers, body).unwrap().0;
+            let ValidBody(WineBatch(rows)) = runtime
+                .block_on(ValidBody::<WineBatch>::from_request(request, &limit))
+                .unwrap();
             json!({ "Prediction": rows.iter().map(|row| model.predict(row)).collect::<Vec<_>>() })
         }
     };
@@ -313,7 +325,7 @@ fn hostile_json_gets_an_error_and_the_server_stays_up() {
     let response = post_json(server.addr, many_errors.as_bytes());
     assert_eq!(response.status, 422);
     let detail = response.json()["detail"].as_array().unwrap().clone();
-    assert_eq!(detail.len(), wine_lab::api::validation::MAX_ERRORS);
+    assert_eq!(detail.len(), wine_lab::api::MAX_ERRORS);
     assert_eq!(detail[99]["loc"], json!(["body", "batches", 99, 0]));
 
     let invalid_utf8 = b"{\"batches\": [[\"\xff\xfe\", 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]]}";

@@ -6,28 +6,39 @@
 //! | `GET /` | greeting | greeting |
 //! | `POST /predict` | one named wine -> `{"Prediction": 1}` | rows -> `{"Prediction": [1, ...]}` |
 //! | `GET /openapi.json`, `GET /docs` | OpenAPI description, Swagger UI | same |
+//!
+//! A `POST /predict` goes: the [`ValidBody`] extractor (`valid_body.rs`: the
+//! body within its limit, the fast reader `fast_json.rs` or the full one
+//! `full_json.rs` and the body type's validation) -> the API's handler
+//! (`no_batch.rs` or `with_batch.rs`, each owning its body type, validation,
+//! schema and answer) -> the model. Every error is a [`FastApiError`]
+//! (`fastapi_error.rs`); `openapi.rs` assembles the description.
 
-pub mod body;
-pub mod fast_json;
-pub mod openapi;
-pub mod requests;
-pub mod responses;
-pub mod validation;
+mod fast_json;
+mod fastapi_error;
+mod full_json;
+mod no_batch;
+mod openapi;
+mod valid_body;
+mod with_batch;
+
+pub use fastapi_error::{FastApiError, Loc, MAX_ERRORS, ValidationError};
+pub use no_batch::Wine;
+pub use valid_body::{BodyLimit, RequestBody, ValidBody};
+pub use with_batch::WineBatch;
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::model::WineModel;
-use requests::{RequestBody, Wine, WineBatch};
 
 /// Which of the lab's two servers to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,142 +95,98 @@ impl FromStr for Api {
 /// Default request body limit: 1 MiB, about 15,000 rows of 13 numbers.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What every handler shares, behind one `Arc`: the model (read-only, no
-/// lock), the body limit and the pre-encoded constant answers.
-struct AppState {
-    model: Arc<WineModel>,
-    max_body_bytes: usize,
-    greeting: Bytes,
-    openapi: Bytes,
-}
-
 /// The router of one API, serving `model`, refusing bodies over `max_body_bytes` with 413.
 pub fn router(api: Api, model: Arc<WineModel>, max_body_bytes: usize) -> Router {
+    let body_limit = BodyLimit(max_body_bytes);
     let state = AppState {
         model,
-        max_body_bytes,
+        body_limit,
         greeting: Bytes::from(serde_json::to_vec(api.greeting()).unwrap_or_default()),
         openapi: Bytes::from(openapi::document(api)),
     };
     let predict = match api {
-        Api::NoBatch => post(predict_one),
-        Api::WithBatch => post(predict_batch),
+        Api::NoBatch => post(no_batch::predict_one),
+        Api::WithBatch => post(with_batch::predict_batch),
     };
     Router::new()
         .route("/", get(greet))
         .route("/predict", predict)
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(openapi::swagger_ui))
-        .fallback(responses::not_found)
-        .method_not_allowed_fallback(responses::method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(body_limit.layer())
         .with_state(Arc::new(state))
+}
+
+/// The 413 this API answers for a body over `limit` bytes, for a layer that
+/// refuses such a request before reading its body, with the same bytes.
+pub fn payload_too_large(limit: usize) -> Response {
+    FastApiError::payload_too_large(limit).into_response()
+}
+
+/// What every handler shares, behind one `Arc`: the model (read-only, no
+/// lock), the body limit and the pre-encoded constant answers.
+struct AppState {
+    model: Arc<WineModel>,
+    body_limit: BodyLimit,
+    greeting: Bytes,
+    openapi: Bytes,
+}
+
+/// How [`ValidBody`] finds the limit it names in a 413.
+impl FromRef<Arc<AppState>> for BodyLimit {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.body_limit
+    }
 }
 
 /// Greeting: says the API is up and where its docs are.
 #[utoipa::path(
     get,
     path = "/",
-    tag = TAG,
+    tag = openapi::TAG,
     responses((status = 200, description = "The greeting", body = String, content_type = "application/json"))
 )]
 async fn greet(State(state): State<Arc<AppState>>) -> Response {
-    responses::json(StatusCode::OK, state.greeting.clone())
+    json(StatusCode::OK, state.greeting.clone())
 }
-
-/// The OpenAPI tag grouping the operations in the docs.
-const TAG: &str = "wine classifier";
 
 /// `GET /openapi.json`: this API's description.
 async fn openapi_json(State(state): State<Arc<AppState>>) -> Response {
-    responses::json(StatusCode::OK, state.openapi.clone())
+    json(StatusCode::OK, state.openapi.clone())
 }
 
-/// Classify one wine.
-#[utoipa::path(
-    post,
-    path = "/predict",
-    tag = TAG,
-    request_body = Wine,
-    responses(
-        (status = 200, description = "The wine's class", body = responses::Prediction),
-        (status = 413, description = "Body over the size limit", body = responses::Detail),
-        (status = 422, description = "Invalid body", body = validation::ValidationErrors),
-    )
-)]
-async fn predict_one(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    predict::<Wine>(state, request).await
+/// 404 for unknown paths, as FastAPI answers.
+async fn not_found() -> FastApiError {
+    FastApiError::not_found()
 }
 
-/// Classify a batch of wines, one row each.
-#[utoipa::path(
-    post,
-    path = "/predict",
-    tag = TAG,
-    request_body = WineBatch,
-    responses(
-        (status = 200, description = "Each row's class, in order", body = responses::Predictions),
-        (status = 413, description = "Body over the size limit", body = responses::Detail),
-        (status = 422, description = "Invalid body", body = validation::ValidationErrors),
-    )
-)]
-async fn predict_batch(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    predict::<WineBatch>(state, request).await
+/// 405 for a known path with another method, as FastAPI answers.
+async fn method_not_allowed() -> FastApiError {
+    FastApiError::method_not_allowed()
 }
 
-/// A request body the model can answer.
-trait Answer: RequestBody {
-    /// The 200 response: the prediction(s) for this body.
-    fn answer(self, model: &WineModel) -> Response;
+/// A response with a JSON body that is already encoded: every answer's shape.
+fn json(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = (status, body.into()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
-impl Answer for Wine {
-    fn answer(self, model: &WineModel) -> Response {
-        responses::prediction(model.predict(&self.0))
-    }
-}
+#[cfg(test)]
+mod test_support {
+    use axum::response::Response;
 
-impl Answer for WineBatch {
-    fn answer(self, model: &WineModel) -> Response {
-        responses::predictions(self.0.iter().map(|row| model.predict(row)))
-    }
-}
-
-/// `POST /predict` for either API: read the body, validate it, answer.
-async fn predict<B: Answer>(state: Arc<AppState>, request: Request) -> Response {
-    let (headers, bytes) = match read_body(request, state.max_body_bytes).await {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
-    match body::decode::<B>(&headers, &bytes) {
-        Ok(body) => body.answer(&state.model),
-        Err(errors) => responses::validation_failed(errors),
-    }
-}
-
-/// The request's headers (moved out, not cloned) and its whole body, or the
-/// error response when the body is over the router's `DefaultBodyLimit`
-/// (`max_body_bytes`, named in the 413) or cannot be read.
-pub async fn read_body(
-    request: Request,
-    max_body_bytes: usize,
-) -> Result<(HeaderMap, Bytes), Response> {
-    let (mut parts, body) = request.into_parts();
-    let headers = std::mem::take(&mut parts.headers);
-    match Bytes::from_request(Request::from_parts(parts, body), &()).await {
-        Ok(bytes) => Ok((headers, bytes)),
-        Err(rejection) => Err(body_rejected(&rejection, max_body_bytes)),
-    }
-}
-
-/// 413 for an oversize body; 400 when the body could not be read at all.
-fn body_rejected(rejection: &BytesRejection, limit: usize) -> Response {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        responses::detail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body too large: the limit is {limit} bytes"),
-        )
-    } else {
-        responses::detail(StatusCode::BAD_REQUEST, rejection.body_text())
+    /// A response's whole body.
+    pub fn body_of(response: Response) -> Vec<u8> {
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(body).unwrap().to_vec()
     }
 }

@@ -1,6 +1,6 @@
 //! `GET /openapi.json` and `GET /docs`: each API's OpenAPI description,
-//! generated from the Rust request and response types, and the interactive
-//! Swagger UI page FastAPI served at `/docs`.
+//! assembled from the handlers' `#[utoipa::path]` and the request and response
+//! types' schemas, and the interactive Swagger UI page FastAPI served at `/docs`.
 
 use axum::response::Html;
 use utoipa::OpenApi;
@@ -8,12 +8,15 @@ use utoipa::openapi::{InfoBuilder, OpenApi as Document};
 
 use super::Api;
 
+/// The OpenAPI tag grouping the operations in the docs.
+pub(super) const TAG: &str = "wine classifier";
+
 #[derive(OpenApi)]
-#[openapi(paths(super::greet, super::predict_one))]
+#[openapi(paths(super::greet, super::no_batch::predict_one))]
 struct NoBatchApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(super::greet, super::predict_batch))]
+#[openapi(paths(super::greet, super::with_batch::predict_batch))]
 struct WithBatchApi;
 
 /// The OpenAPI description of one API.

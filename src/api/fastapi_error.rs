@@ -1,15 +1,110 @@
-//! Validation errors in FastAPI's shape, and the lax number coercion FastAPI
-//! (pydantic) applies, so that clients of the lab's servers see the same 422s.
+//! Every error the servers answer, in FastAPI's two shapes, byte for byte:
 //!
 //! ```json
 //! {"detail": [{"type": "missing", "loc": ["body", "proline"], "msg": "Field required", "input": {...}}]}
+//! {"detail": "Not Found"}
 //! ```
+//!
+//! The first is a 422 for a body that is not valid ([`ValidationError`]s, named
+//! as pydantic names them); the second is every other error (404, 405, 413, 400).
+//! [`FastApiError`] is both: the rejection of the [`ValidBody`](super::ValidBody)
+//! extractor and the answer of the router's fallbacks.
 
 use std::sync::Arc;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
+
+/// An error answer, as FastAPI would give it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FastApiError {
+    /// 422 `{"detail": [...]}`: the body is not valid; every error found, in
+    /// document order (the answer holds the first ones, up to `MAX_ERROR_BODY_BYTES`).
+    Invalid(Vec<ValidationError>),
+    /// `{"detail": "..."}` with any status: everything that is not about the body's content.
+    Detail(StatusCode, String),
+}
+
+impl FastApiError {
+    /// 413: the body is over `limit` bytes.
+    pub fn payload_too_large(limit: usize) -> Self {
+        FastApiError::Detail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body too large: the limit is {limit} bytes"),
+        )
+    }
+
+    /// 404 for unknown paths.
+    pub fn not_found() -> Self {
+        FastApiError::Detail(StatusCode::NOT_FOUND, "Not Found".to_owned())
+    }
+
+    /// 405 for a known path with another method.
+    pub fn method_not_allowed() -> Self {
+        FastApiError::Detail(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed".to_owned(),
+        )
+    }
+}
+
+impl IntoResponse for FastApiError {
+    fn into_response(self) -> Response {
+        match self {
+            FastApiError::Invalid(errors) => validation_failed(&errors),
+            FastApiError::Detail(status, detail) => {
+                let body = serde_json::to_vec(&Detail { detail }).unwrap_or_default();
+                super::json(status, body)
+            }
+        }
+    }
+}
+
+/// 422 with `{"detail": [...]}` ([`ValidationErrors`]), the first errors up to
+/// [`MAX_ERROR_BODY_BYTES`].
+fn validation_failed(errors: &[ValidationError]) -> Response {
+    let mut body = b"{\"detail\":[".to_vec();
+    for (i, error) in errors.iter().enumerate() {
+        if i > 0 {
+            if body.len() > MAX_ERROR_BODY_BYTES {
+                break;
+            }
+            body.push(b',');
+        }
+        // Serialising strings, numbers and JSON values into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, error);
+    }
+    body.extend_from_slice(b"]}");
+    super::json(StatusCode::UNPROCESSABLE_ENTITY, body)
+}
+
+/// At most this many errors are collected for one body. pydantic reports
+/// every error; stopping here keeps a hostile body (a million bad values)
+/// from costing a million error records.
+pub const MAX_ERRORS: usize = 100;
+
+/// A 422 body stops taking further errors once it is this long (it always
+/// holds the first), so echoing a large input many times cannot make a huge answer.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// An error answer other than validation: `{"detail": "Not Found"}`.
+// (Its doc comment is the schema's description in /openapi.json.)
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Detail {
+    /// What went wrong.
+    pub detail: String,
+}
+
+/// The body of every 422 response.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = HTTPValidationError)]
+pub struct ValidationErrors {
+    /// All the errors found, in document order.
+    pub detail: Vec<ValidationError>,
+}
 
 /// One step of an error's location: an object key or a list index.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -39,23 +134,6 @@ pub struct ValidationError {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub ctx: Option<Value>,
-}
-
-/// At most this many errors are collected for one body. pydantic reports
-/// every error; stopping here keeps a hostile body (a million bad values)
-/// from costing a million error records.
-pub const MAX_ERRORS: usize = 100;
-
-/// A 422 body stops taking further errors once it is this long (it always
-/// holds the first), so echoing a large input many times cannot make a huge answer.
-pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
-
-/// The body of every 422 response.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[schema(as = HTTPValidationError)]
-pub struct ValidationErrors {
-    /// All the errors found, in document order.
-    pub detail: Vec<ValidationError>,
 }
 
 impl ValidationError {
@@ -131,7 +209,8 @@ impl ValidationError {
     }
 }
 
-/// Why a JSON value is not an acceptable feature value.
+/// Why a JSON value is not an acceptable feature value (see
+/// [`lax_number`](super::full_json::lax_number)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NumberError {
     /// Not a number, boolean or string (null, list, object).
@@ -157,52 +236,10 @@ impl NumberError {
     }
 }
 
-/// A feature value with FastAPI's lax coercions: JSON numbers (integers
-/// included), numeric strings (`"13.2"`, surrounding spaces allowed) and
-/// booleans (1.0 and 0.0). The result must be finite.
-pub fn lax_number(value: &Value) -> Result<f64, NumberError> {
-    let number = match value {
-        Value::Number(number) => number.as_f64().ok_or(NumberError::NotANumber)?,
-        Value::Bool(flag) => f64::from(u8::from(*flag)),
-        Value::String(text) => text
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| NumberError::Unparsable)?,
-        Value::Null | Value::Array(_) | Value::Object(_) => return Err(NumberError::NotANumber),
-    };
-    if number.is_finite() {
-        Ok(number)
-    } else {
-        Err(NumberError::NotFinite)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn coerces_like_fastapi() {
-        assert_eq!(lax_number(&json!(13.2)), Ok(13.2));
-        assert_eq!(lax_number(&json!(100)), Ok(100.0));
-        assert_eq!(lax_number(&json!(-3)), Ok(-3.0));
-        assert_eq!(lax_number(&json!(" 13.2 ")), Ok(13.2));
-        assert_eq!(lax_number(&json!("1e3")), Ok(1000.0));
-        assert_eq!(lax_number(&json!(true)), Ok(1.0));
-        assert_eq!(lax_number(&json!(false)), Ok(0.0));
-        assert_eq!(lax_number(&json!("abc")), Err(NumberError::Unparsable));
-        assert_eq!(lax_number(&json!("")), Err(NumberError::Unparsable));
-        assert_eq!(lax_number(&json!(null)), Err(NumberError::NotANumber));
-        assert_eq!(lax_number(&json!([1.0])), Err(NumberError::NotANumber));
-        assert_eq!(lax_number(&json!({})), Err(NumberError::NotANumber));
-        for text in ["NaN", "nan", "inf", "-Infinity", "1e400"] {
-            assert_eq!(
-                lax_number(&json!(text)),
-                Err(NumberError::NotFinite),
-                "{text}"
-            );
-        }
-    }
+    use crate::api::test_support::body_of;
 
     #[test]
     fn serialises_like_fastapi() {
@@ -219,5 +256,46 @@ mod tests {
             NumberError::Unparsable.at(vec![Loc::Key("body"), Loc::Key("alcohol")], &json!("abc"));
         let expected = r#"{"type":"float_parsing","loc":["body","alcohol"],"msg":"Input should be a valid number, unable to parse string as a number","input":"abc"}"#;
         assert_eq!(serde_json::to_string(&error).unwrap(), expected);
+    }
+
+    #[test]
+    fn error_bodies_equal_serde_output_and_stay_bounded() {
+        let error =
+            |i: usize| ValidationError::missing(vec![Loc::Key("body"), Loc::Index(i)], Value::Null);
+        let errors: Vec<_> = (0..3).map(error).collect();
+        let expected = serde_json::to_vec(&ValidationErrors {
+            detail: errors.clone(),
+        })
+        .unwrap();
+        assert_eq!(
+            body_of(FastApiError::Invalid(errors).into_response()),
+            expected
+        );
+
+        let big = Value::String("x".repeat(MAX_ERROR_BODY_BYTES));
+        let errors: Vec<_> = (0..10)
+            .map(|_| ValidationError::missing(vec![], big.clone()))
+            .collect();
+        let parsed: Value =
+            serde_json::from_slice(&body_of(FastApiError::Invalid(errors).into_response()))
+                .unwrap();
+        assert_eq!(
+            parsed["detail"].as_array().unwrap().len(),
+            1,
+            "the first error only"
+        );
+    }
+
+    #[test]
+    fn detail_answers() {
+        let response = FastApiError::payload_too_large(70_000).into_response();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            body_of(response),
+            br#"{"detail":"Request body too large: the limit is 70000 bytes"}"#
+        );
+        let response = FastApiError::method_not_allowed().into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body_of(response), br#"{"detail":"Method Not Allowed"}"#);
     }
 }
