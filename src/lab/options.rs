@@ -62,8 +62,10 @@ pub fn parse_step_duration(text: &str) -> Result<Duration, String> {
             .map_err(|_| format!("{text} seconds is too long"))
             .map(Duration::from_secs)?
     } else {
-        let parsed: jiff::SignedDuration = text.parse().map_err(|error| {
-            format!("expected a duration such as 30s, 2m or 1m30s, not {text:?} ({error})")
+        // jiff's own message speaks to programmers ("try parsing into a
+        // `jiff::Span`"), so the user gets the forms instead.
+        let parsed: jiff::SignedDuration = text.parse().map_err(|_| {
+            format!("expected a duration such as 30s, 2m or 1m30s (in s, m or h), not {text:?}")
         })?;
         Duration::try_from(parsed).map_err(|_| WHOLE_SECONDS.to_owned())?
     };
@@ -121,7 +123,7 @@ mod tests {
                 "{text:?}: {error}"
             );
         }
-        for text in ["", "thirty", "30 parsecs", "s"] {
+        for text in ["", "thirty", "30 parsecs", "s", "1y", "2d"] {
             let error = parse_step_duration(text).unwrap_err();
             assert!(error.contains("such as 30s"), "{text:?}: {error}");
         }
