@@ -60,13 +60,20 @@ impl Locust {
         }
     }
 
-    /// A `locust -f <locustfile>` command with the servers' URLs in its
-    /// environment. The child is killed if this process dies or drops it.
-    pub fn command(&self, locustfile: &Path, env: &[(String, String)]) -> Command {
+    /// A `locust -f <locustfile>[,<more>…]` command with the servers' URLs in
+    /// its environment. The child is killed if this process dies or drops it.
+    pub fn command(&self, locustfiles: &[&Path], env: &[(String, String)]) -> Command {
+        let mut files = OsString::new();
+        for (index, file) in locustfiles.iter().enumerate() {
+            if index > 0 {
+                files.push(",");
+            }
+            files.push(file);
+        }
         let mut command = Command::new(&self.program);
         command
             .arg("-f")
-            .arg(locustfile)
+            .arg(files)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             // Its own process group: a Ctrl-C in the terminal reaches wine-lab

@@ -9,8 +9,9 @@
 //!   [`stack`] runs the servers in this process, serving the [`served_model`].
 //! - [`locust`]: Locust as a child process, running the [`locustfile`];
 //!   [`cpu`]: how much CPU each side used.
-//! - [`stats`]: reading Locust's numbers; [`report`]: the report's data and
-//!   its renderings (text, CSV, HTML, chart).
+//! - [`stats`]: reading Locust's numbers (final and on time thanks to the
+//!   [`step_hook`]); [`report`]: the report's data and its renderings (text,
+//!   CSV, HTML, chart).
 
 pub mod cpu;
 mod error;
@@ -23,6 +24,7 @@ pub mod served_model;
 pub mod stack;
 pub mod stats;
 pub mod step;
+pub mod step_hook;
 pub mod sweep;
 pub mod targets;
 pub mod web;

@@ -2,7 +2,7 @@
 //! time, and what the step measured: Locust's numbers for each target and
 //! both sides' CPU use.
 //!
-//! Locust's CSV is the step's one data source today; figures the servers
+//! Locust's CSV (made final by the [`StepHook`]) is the step's one data source today; figures the servers
 //! report themselves would be read here too, after Locust exits, and become
 //! another field of [`Step`].
 
@@ -19,6 +19,7 @@ use super::progress::{StepProgress, SweepPosition};
 use super::report::{self, Step};
 use super::stack::LocalStack;
 use super::stats;
+use super::step_hook::StepHook;
 use super::targets::TARGETS;
 use super::{LabError, SweepOptions};
 
@@ -53,9 +54,11 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
     let log_path = dir.join("locust.log");
     let log = File::create(&log_path).map_err(report_error)?;
     let log_err = log.try_clone().map_err(report_error)?;
-    let mut command = context
-        .locust
-        .command(context.locustfile.path(), &context.stack.locust_env());
+    let hook = StepHook::write()?;
+    let mut command = context.locust.command(
+        &[context.locustfile.path(), hook.path()],
+        &context.stack.locust_env(),
+    );
     command
         .arg("--headless")
         .args(["--users", &users.to_string()])

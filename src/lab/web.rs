@@ -60,7 +60,7 @@ async fn session(
     stop: &CancellationToken,
 ) -> Result<(), LabError> {
     let mut child = locust
-        .command(file.path(), &stack.locust_env())
+        .command(&[file.path()], &stack.locust_env())
         .args(["--web-host", &web.host, "--web-port", &web.port.to_string()])
         .spawn()
         .map_err(|source| LabError::LocustSpawn { source })?;
