@@ -415,11 +415,20 @@ fn a_crashing_locustfile_is_reported() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("wine-lab: Locust exited with"), "{stderr}");
+    // One line says what failed, with the log's end (the Python exception)
+    // and where the rest of the log is.
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("wine-lab: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    let error = errors[0];
+    assert!(error.contains("Locust exited with"), "{stderr}");
     assert!(
-        stderr.contains("SyntaxError") || stderr.contains("invalid syntax"),
+        error.contains("SyntaxError") || error.contains("invalid syntax"),
         "the log's end is shown: {stderr}"
     );
+    assert!(error.contains("users-0002/locust.log"), "{stderr}");
 }
 
 #[test]
@@ -486,11 +495,36 @@ fn bad_sweep_settings_are_refused_before_anything_starts() {
             &["--headless", "--duration", "1.5s"][..],
             "whole number of seconds",
         ),
+        (&["--headless", "--duration", "0s"][..], "at least 1"),
+        (&["--headless", "--duration", "thirty"][..], "such as 30s"),
         (&["--headless", "--users", "0"][..], "--users"),
     ] {
         let output = lab(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = text(&output.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn durations_in_every_documented_form_are_accepted() {
+    // A missing Locust (exit code 3) is found after the arguments were
+    // accepted; a refused --duration would exit with 2 first.
+    for duration in ["30s", "1m", "2m", "1m30s", "90 seconds", "45"] {
+        let output = lab(&[
+            "--headless",
+            "--duration",
+            duration,
+            "--locust",
+            "/nonexistent/locust",
+            "--out",
+            fresh_dir("none").1.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{duration:?}: {}",
+            text(&output.stderr)
+        );
     }
 }

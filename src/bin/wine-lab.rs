@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
-use wine_lab::lab::{self, LabOptions, SweepOptions, WebOptions};
+use wine_lab::lab::options::{parse_spawn_rate, parse_step_duration};
+use wine_lab::lab::{self, LabOptions, Mode, SweepOptions, WebOptions};
 use wine_lab::server;
 
 /// Load-test the wine lab's four servers with Locust, without Docker.
@@ -32,8 +33,8 @@ struct Args {
     /// Users started per second (default: each step's user count, so all start in a second).
     #[arg(long, value_parser = parse_spawn_rate)]
     spawn_rate: Option<f64>,
-    /// How long each step runs, in whole seconds ("30s", "2m").
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    /// How long each step runs, in whole seconds ("30s", "2m", "1m30s", "90").
+    #[arg(long, default_value = "30s", value_parser = parse_step_duration)]
     duration: Duration,
     /// Report folder (default: lab-reports/<UTC date and time>); must be new or empty.
     #[arg(long, value_name = "DIR")]
@@ -61,27 +62,6 @@ struct Args {
     /// Port of Locust's web UI.
     #[arg(long, default_value_t = 8089)]
     web_port: u16,
-}
-
-fn parse_spawn_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err("give a number of users per second above 0".into()),
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = if text.chars().all(|c| c.is_ascii_digit()) {
-        Duration::from_secs(text.parse().map_err(|e| format!("{e}"))?)
-    } else {
-        humantime::parse_duration(text).map_err(|e| e.to_string())?
-    };
-    if duration.as_secs() == 0 || duration.subsec_nanos() != 0 {
-        return Err(
-            "give a whole number of seconds, at least 1 (Locust's --run-time has 1 s steps)".into(),
-        );
-    }
-    Ok(duration)
 }
 
 fn main() {
@@ -134,28 +114,28 @@ async fn run(args: Args) -> i32 {
         locust: args.locust,
         base_port: args.base_port,
     };
-    let result = if args.headless {
+    let mode = if args.headless {
         let out = args.out.unwrap_or_else(|| {
             let now = jiff::Timestamp::now();
             PathBuf::from("lab-reports").join(now.strftime("%Y-%m-%dT%H%M%SZ").to_string())
         });
-        let sweep = SweepOptions {
+        Mode::Sweep(SweepOptions {
             users: args.users,
             spawn_rate: args.spawn_rate,
             duration: args.duration,
             out,
-        };
-        lab::run_sweep(&options, &sweep, stop).await.map(|_| ())
+        })
     } else {
-        let web = WebOptions {
+        Mode::Web(WebOptions {
             host: args.web_host,
             port: args.web_port,
-        };
-        lab::run_web(&options, &web, stop).await
+        })
     };
-    match result {
+    match lab::run(&options, &mode, stop).await {
         Ok(()) => 0,
         Err(error) => {
+            // One line that says what failed and what to do (LabError's messages
+            // carry their cause), and the exit code of its kind.
             eprintln!("wine-lab: {error}");
             error.exit_code()
         }

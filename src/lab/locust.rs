@@ -1,5 +1,5 @@
 //! Locust as a child process: finding it, starting it pointed at the local
-//! servers, measuring its CPU use, and stopping it without leaving it behind.
+//! servers, and stopping it without leaving it behind.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -43,27 +43,37 @@ impl Locust {
                     .to_owned();
                 Ok(Locust { program, version })
             }
-            Ok(output) => Err(LabError::LocustBroken {
+            Ok(output) => Err(LabError::LocustVersionFailed {
                 program: PathBuf::from(&program),
-                detail: tail(&String::from_utf8_lossy(&output.stderr), 3),
+                status: output.status,
+                said: last_line(&String::from_utf8_lossy(&output.stderr)),
             }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                Err(LabError::LocustMissing(PathBuf::from(program)))
+                Err(LabError::LocustMissing {
+                    program: PathBuf::from(program),
+                })
             }
-            Err(error) => Err(LabError::LocustBroken {
+            Err(source) => Err(LabError::LocustUnrunnable {
                 program: PathBuf::from(&program),
-                detail: error.to_string(),
+                source,
             }),
         }
     }
 
-    /// A `locust -f <locustfile>` command with the servers' URLs in its
-    /// environment. The child is killed if this process dies or drops it.
-    pub fn command(&self, locustfile: &Path, env: &[(String, String)]) -> Command {
+    /// A `locust -f <locustfile>[,<more>…]` command with the servers' URLs in
+    /// its environment. The child is killed if this process dies or drops it.
+    pub fn command(&self, locustfiles: &[&Path], env: &[(String, String)]) -> Command {
+        let mut files = OsString::new();
+        for (index, file) in locustfiles.iter().enumerate() {
+            if index > 0 {
+                files.push(",");
+            }
+            files.push(file);
+        }
         let mut command = Command::new(&self.program);
         command
             .arg("-f")
-            .arg(locustfile)
+            .arg(files)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             // Its own process group: a Ctrl-C in the terminal reaches wine-lab
@@ -115,29 +125,15 @@ pub async fn terminate(child: &mut Child) -> std::io::Result<()> {
     }
 }
 
-/// CPU time (user + system) used so far by this process, or by its waited-for children.
-pub fn cpu_time(children: bool) -> Duration {
-    let who = if children {
-        libc::RUSAGE_CHILDREN
-    } else {
-        libc::RUSAGE_SELF
-    };
-    // SAFETY: getrusage writes one rusage struct, which we own and have zeroed.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(who, &mut usage) != 0 {
-            return Duration::ZERO;
-        }
-        usage
-    };
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    time(usage.ru_utime) + time(usage.ru_stime)
-}
-
-/// The last `lines` lines of some output, for error messages.
-pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+/// The last non-empty line of some output: for a Python crash, the
+/// exception. Error messages quote it and name the file with the rest.
+pub fn last_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("(nothing)")
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -149,7 +145,7 @@ mod tests {
         let error = Locust::find("/nonexistent/locust".into())
             .await
             .unwrap_err();
-        assert!(matches!(error, LabError::LocustMissing(_)));
+        assert!(matches!(error, LabError::LocustMissing { .. }));
         let message = error.to_string();
         assert!(
             message.contains("nix develop") && message.contains("pip install locust"),
@@ -160,23 +156,16 @@ mod tests {
     #[tokio::test]
     async fn a_failing_program_is_reported() {
         let error = Locust::find("false".into()).await.unwrap_err();
-        assert!(matches!(error, LabError::LocustBroken { .. }), "{error}");
+        assert!(
+            matches!(error, LabError::LocustVersionFailed { .. }),
+            "{error}"
+        );
+        assert_eq!(error.exit_code(), 3);
     }
 
     #[test]
-    fn cpu_time_grows() {
-        let before = cpu_time(false);
-        let mut x = 0u64;
-        for i in 0..50_000_000u64 {
-            x = x.wrapping_add(i * i);
-        }
-        std::hint::black_box(x);
-        assert!(cpu_time(false) > before);
-    }
-
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        assert_eq!(tail("a\nb\n\nc\n", 2), "b\nc");
-        assert_eq!(tail("", 2), "");
+    fn the_last_line_is_the_last_with_text() {
+        assert_eq!(last_line("a\nb\n  c  \n\n"), "c");
+        assert_eq!(last_line(""), "(nothing)");
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::LabError;
 use super::targets::{TARGETS, Target};
 use crate::api::DEFAULT_MAX_BODY_BYTES;
 use crate::model::WineModel;
@@ -81,6 +82,25 @@ impl LocalStack {
             stop,
             tasks,
         })
+    }
+
+    /// Starts the four servers for a lab run and says on stderr where each listens.
+    pub async fn start_announced(
+        model: WineModel,
+        base_port: Option<u16>,
+    ) -> Result<Self, LabError> {
+        let stack = LocalStack::start(Arc::new(model), base_port)
+            .await
+            .map_err(|source| LabError::ServersStart { base_port, source })?;
+        for server in &stack.servers {
+            eprintln!(
+                "{:<10} {}  ({})",
+                server.target.service,
+                server.url(),
+                server.target.api
+            );
+        }
+        Ok(stack)
     }
 
     /// The `<SERVICE>_URL` variables that point locustfile.py at these servers.

@@ -125,12 +125,17 @@ POST,batch-64,119,0,4,4.2,1.5,15,144.0,39.7,0.0,4,4,5,5,6,7,9,10,15,15,15
 ,Aggregated,478,1,3,3.0,0.8,15,64.5,159.4,0.3,3,3,4,4,5,6,8,9,15,15,15
 ";
 
+    /// A stats CSV in a temporary file, removed when the handle drops.
+    fn stats_file(contents: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, contents.as_bytes()).unwrap();
+        file
+    }
+
     #[test]
     fn reads_each_target_in_order() {
-        let path = std::env::temp_dir().join(format!("wine-lab-stats-{}.csv", std::process::id()));
-        std::fs::write(&path, SAMPLE).unwrap();
-        let stats = read_stats(&path, &TARGETS).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let file = stats_file(SAMPLE);
+        let stats = read_stats(file.path(), &TARGETS).unwrap();
         let names: Vec<_> = stats.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["0:batch", "batch-1", "batch-32", "batch-64"]);
         let batch_64 = &stats[3];
@@ -146,16 +151,13 @@ POST,batch-64,119,0,4,4.2,1.5,15,144.0,39.7,0.0,4,4,5,5,6,7,9,10,15,15,15
 
     #[test]
     fn a_target_without_requests_is_an_error() {
-        let path =
-            std::env::temp_dir().join(format!("wine-lab-stats-missing-{}.csv", std::process::id()));
         let without = SAMPLE
             .lines()
             .filter(|l| !l.contains("batch-32"))
             .collect::<Vec<_>>()
             .join("\n");
-        std::fs::write(&path, without).unwrap();
-        let error = read_stats(&path, &TARGETS).unwrap_err();
-        std::fs::remove_file(&path).unwrap();
+        let file = stats_file(&without);
+        let error = read_stats(file.path(), &TARGETS).unwrap_err();
         assert!(error.to_string().contains("batch-32"), "{error}");
         assert!(read_stats(Path::new("/nonexistent.csv"), &TARGETS).is_err());
         assert_eq!(percentile("N/A"), None);

@@ -9,9 +9,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use super::report::Step;
-use super::stats::TargetStats;
-use super::targets::TARGETS;
+use super::Step;
+use crate::lab::stats::TargetStats;
+use crate::lab::targets::TARGETS;
 
 /// One colour per server (Okabe-Ito, readable with colour blindness).
 const COLOURS: [RGBColor; 4] = [

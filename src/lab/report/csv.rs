@@ -1,0 +1,75 @@
+//! The CSV rendering, `summary.csv`: one row per step and server, every
+//! number of the report in columns a spreadsheet can plot.
+
+use super::Summary;
+
+/// The header of `summary.csv`.
+const HEADER: [&str; 15] = [
+    "users",
+    "server",
+    "locust_name",
+    "rows_per_request",
+    "requests",
+    "failures",
+    "median_ms",
+    "p95_ms",
+    "p99_ms",
+    "average_ms",
+    "requests_per_s",
+    "rows_per_s",
+    "locust_cpu_percent",
+    "servers_cpu_percent",
+    "load_generator_limited",
+];
+
+/// One row per step and target.
+pub fn summary_csv(summary: &Summary) -> String {
+    // Writing to memory cannot fail, and the cells are valid UTF-8.
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(HEADER);
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for step in &summary.steps {
+        for t in &step.targets {
+            let _ = writer.write_record([
+                step.users.to_string(),
+                t.server.clone(),
+                t.name.clone(),
+                t.rows_per_request.to_string(),
+                t.requests.to_string(),
+                t.failures.to_string(),
+                opt(t.median_ms),
+                opt(t.p95_ms),
+                opt(t.p99_ms),
+                t.average_ms.to_string(),
+                t.requests_per_s.to_string(),
+                t.rows_per_s.to_string(),
+                format!("{:.1}", step.locust_cpu_percent),
+                format!("{:.1}", step.servers_cpu_percent),
+                step.load_generator_limited.to_string(),
+            ]);
+        }
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::report::tests::{sample_step, sample_summary};
+
+    #[test]
+    fn a_row_per_step_and_server_under_the_header() {
+        let mut summary = sample_summary();
+        summary.steps[0].targets[2].p99_ms = None;
+        let csv = summary_csv(&summary);
+        let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(reader.headers().unwrap(), &HEADER[..]);
+        let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), summary.steps.len() * 4);
+        assert_eq!(&rows[4][0], summary.steps[1].users.to_string());
+        assert_eq!(&rows[3][1], "batch-64");
+        assert_eq!(&rows[2][8], "", "a missing percentile is an empty cell");
+        let step = sample_step(50, 95.0);
+        assert_eq!(&rows[4][14], step.load_generator_limited.to_string());
+    }
+}

@@ -1,0 +1,132 @@
+//! One step of the sweep: Locust, headless, at one user count for a fixed
+//! time, and what the step measured: Locust's numbers for each target and
+//! both sides' CPU use.
+//!
+//! Locust's CSV (made final by the [`StepHook`]) is the step's one data source today; figures the servers
+//! report themselves would be read here too, after Locust exits, and become
+//! another field of [`Step`].
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio_util::sync::CancellationToken;
+
+use super::cpu::CpuReading;
+use super::locust::{self, Locust};
+use super::locustfile::Locustfile;
+use super::progress::{StepProgress, SweepPosition};
+use super::report::{self, Step};
+use super::stack::LocalStack;
+use super::stats;
+use super::step_hook::StepHook;
+use super::targets::TARGETS;
+use super::{LabError, SweepOptions};
+
+/// What a step needs from the sweep around it.
+pub struct StepContext<'a> {
+    /// The Locust program.
+    pub locust: &'a Locust,
+    /// The locustfile it runs.
+    pub locustfile: &'a Locustfile,
+    /// The servers it loads.
+    pub stack: &'a LocalStack,
+    /// The sweep's settings.
+    pub sweep: &'a SweepOptions,
+    /// Ctrl-C.
+    pub stop: &'a CancellationToken,
+}
+
+/// Runs the step at `position` and returns what it measured. Locust's own
+/// files (CSV, HTML, log) go to `users-<count>/` in the report folder.
+pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<Step, LabError> {
+    let sweep = context.sweep;
+    let users = position.users;
+    let spawn_rate = sweep.spawn_rate.unwrap_or(f64::from(users));
+    let seconds = sweep.duration.as_secs();
+    let locust_output = format!("users-{users:04}");
+    let dir = sweep.out.join(&locust_output);
+    let report_error = |source| LabError::ReportWrite {
+        dir: sweep.out.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(report_error)?;
+    let log_path = dir.join("locust.log");
+    let log = File::create(&log_path).map_err(report_error)?;
+    let log_err = log.try_clone().map_err(report_error)?;
+    let hook = StepHook::write()?;
+    let mut command = context.locust.command(
+        &[context.locustfile.path(), hook.path()],
+        &context.stack.locust_env(),
+    );
+    command
+        .arg("--headless")
+        .args(["--users", &users.to_string()])
+        .args(["--spawn-rate", &spawn_rate.to_string()])
+        .args(["--run-time", &format!("{seconds}s")])
+        .arg("--csv")
+        .arg(dir.join("locust"))
+        .arg("--html")
+        .arg(dir.join("locust.html"))
+        .args(["--only-summary", "--exit-code-on-error", "0"])
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_err));
+
+    let cpu = CpuReading::now();
+    let mut child = command
+        .spawn()
+        .map_err(|source| LabError::LocustSpawn { source })?;
+    let progress = StepProgress::show(position);
+    let outcome = locust::wait_or_stop(&mut child, context.stop).await;
+    drop(progress);
+    let cpu_use = cpu.use_since();
+    let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    match outcome {
+        Ok(None) => return Err(LabError::Interrupted),
+        Ok(Some(status)) if !status.success() => {
+            return Err(LabError::StepFailed {
+                users,
+                status,
+                log_end: locust::last_line(&log_text),
+                log: log_path,
+            });
+        }
+        Ok(Some(_)) => {}
+        Err(source) => return Err(LabError::LocustWait { source }),
+    }
+    let targets = stats::read_stats(&dir.join("locust_stats.csv"), &TARGETS).map_err(|source| {
+        LabError::StepStatistics {
+            users,
+            source,
+            log_end: locust::last_line(&log_text),
+            log: log_path.clone(),
+        }
+    })?;
+    let locust_cpu_warning = log_text.contains(locust::CPU_WARNING);
+    Ok(Step {
+        users,
+        spawn_rate,
+        duration_s: seconds,
+        locust_cpu_percent: cpu_use.locust_percent,
+        locust_cpu_warning,
+        load_generator_limited: report::load_generator_limited(
+            cpu_use.locust_percent,
+            locust_cpu_warning,
+        ),
+        servers_cpu_percent: cpu_use.servers_percent,
+        locust_output,
+        targets,
+    })
+}
+
+/// Locust's first failure line for a step whose requests failed, from
+/// `locust_failures.csv` in the step's folder.
+pub fn first_failure(report_dir: &Path, step: &Step) -> String {
+    let path: PathBuf = report_dir
+        .join(&step.locust_output)
+        .join("locust_failures.csv");
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|csv| csv.lines().nth(1).map(str::to_owned))
+        .unwrap_or_else(|| "see locust_failures.csv".into())
+}

@@ -1,0 +1,47 @@
+"""wine-lab's addition to the locustfile of a sweep step (see step_hook.rs).
+
+1. Once Locust has stopped, write its --csv statistics one last time. Locust
+   2.47 rewrites <prefix>_stats.csv and <prefix>_failures.csv every second from
+   a background greenlet and does not write them again at exit (locust/main.py
+   shutdown() only closes the files; stats.py StatsCSVFileWriter.stats_writer),
+   so a step's file missed its last second of requests. The quit event fires
+   after the users have stopped, so these are the numbers Locust prints in its
+   summary. The background writer's buffer is empty here: each of its rewrites
+   ends with truncate(), which flushes, and it yields only while sleeping.
+
+2. Bring gevent's clock up to date before the --run-time timer is set
+   (main.py spawn_run_time_quit_greenlet: gevent.spawn_later). Timers count
+   from the event loop's cached time, which has not moved since the loop last
+   ran; when starting Locust took longer than --run-time (seen with 2 s steps
+   on a loaded 2-core machine), the step ended 50 ms after it began, with no
+   requests.
+"""
+
+import csv
+
+import gevent
+from locust import events
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+_environment = None
+
+
+@events.init.add_listener
+def _remember(environment, **_kwargs):
+    global _environment
+    _environment = environment
+    # Point 2 of the docstring: --run-time counts from now, not from the
+    # loop's last run.
+    gevent.get_hub().loop.update_now()
+
+
+@events.quit.add_listener
+def _write_final_stats(**_kwargs):
+    prefix = _environment and _environment.parsed_options.csv_prefix
+    if not prefix:
+        return
+    stats = StatsCSV(_environment, PERCENTILES_TO_REPORT)
+    with open(prefix + "_stats.csv", "w", newline="") as file:
+        stats.requests_csv(csv.writer(file))
+    with open(prefix + "_failures.csv", "w", newline="") as file:
+        stats.failures_csv(csv.writer(file))

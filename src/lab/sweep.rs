@@ -1,0 +1,131 @@
+//! The headless sweep: one Locust run per user count against the four
+//! servers, a table printed after each step, and the report folder rewritten
+//! after each step, so a sweep that stops early keeps what it measured.
+
+use std::path::Path;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use super::locust::Locust;
+use super::locustfile::Locustfile;
+use super::progress::SweepPosition;
+use super::report::{self, Machine, Summary};
+use super::served_model;
+use super::stack::LocalStack;
+use super::step::{self, StepContext};
+use super::{LabError, LabOptions, SweepOptions};
+
+/// Runs every step, then writes the report; returns what it measured.
+pub async fn run(
+    locust: &Locust,
+    options: &LabOptions,
+    sweep: &SweepOptions,
+    stop: CancellationToken,
+) -> Result<Summary, LabError> {
+    let served = served_model::load_or_train(options.model.as_deref())?;
+    let out = &sweep.out;
+    let report_error = |source| LabError::ReportWrite {
+        dir: out.clone(),
+        source,
+    };
+    if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(LabError::ReportFolderNotEmpty { dir: out.clone() });
+    }
+    eprintln!("model sha256 {}; {}", served.sha256, locust.version);
+    let stack = LocalStack::start_announced(served.model, options.base_port).await?;
+    let mut summary = Summary {
+        tool: format!("wine-lab {}", env!("CARGO_PKG_VERSION")),
+        started: jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .to_string(),
+        machine: Machine::current(),
+        model_sha256: served.sha256,
+        locust_version: locust.version.clone(),
+        users: sweep.users.clone(),
+        duration_s: sweep.duration.as_secs(),
+        complete: false,
+        steps: Vec::new(),
+    };
+    // The report folder is made once the servers run, so a failed start
+    // leaves no folder behind to block the next attempt.
+    let prepared = std::fs::create_dir_all(out)
+        .map_err(report_error)
+        .and_then(|()| Locustfile::kept_in(options.locustfile.as_deref(), out));
+    let result = match &prepared {
+        Ok(locustfile) => {
+            let context = StepContext {
+                locust,
+                locustfile,
+                stack: &stack,
+                sweep,
+                stop: &stop,
+            };
+            steps(&context, &mut summary).await
+        }
+        Err(_) => Ok(()),
+    };
+    let stopped = stack.stop().await;
+    prepared?;
+    summary.complete = result.is_ok();
+    let written = report::write(out, &summary).map_err(report_error);
+    let index = out.join(report::INDEX_HTML);
+    match result {
+        Ok(()) => {
+            written?;
+            stopped.map_err(|source| LabError::ServerFailed { source })?;
+            eprintln!("report: {}", index.display());
+            Ok(summary)
+        }
+        Err(error) => {
+            // The sweep's own error decides the exit code; a report that
+            // could not be written is said too.
+            if let Err(report) = written {
+                eprintln!("wine-lab: {report}");
+            }
+            Err(match error {
+                LabError::Interrupted => LabError::SweepInterrupted {
+                    finished_steps: summary.steps.len(),
+                    report: index,
+                },
+                error => error,
+            })
+        }
+    }
+}
+
+/// Runs the steps in order, adding each to `summary` and rewriting the report
+/// after each; stops at the first step whose requests failed.
+async fn steps(context: &StepContext<'_>, summary: &mut Summary) -> Result<(), LabError> {
+    let out: &Path = &context.sweep.out;
+    let sweep_started = Instant::now();
+    let users = &context.sweep.users;
+    for (index, &step_users) in users.iter().enumerate() {
+        let position = SweepPosition {
+            index,
+            total: users.len(),
+            users: step_users,
+            step_length: context.sweep.duration,
+            sweep_started,
+        };
+        let step = step::run(context, position).await?;
+        println!("{}", report::text::step_table(&step));
+        let failures = step.failures();
+        let first_failure = (failures > 0).then(|| step::first_failure(out, &step));
+        summary.steps.push(step);
+        report::write(out, summary).map_err(|source| LabError::ReportWrite {
+            dir: out.to_owned(),
+            source,
+        })?;
+        if let Some(first_failure) = first_failure {
+            return Err(LabError::RequestsFailed {
+                users: step_users,
+                count: failures,
+                first_failure,
+                report: out.join(report::INDEX_HTML),
+            });
+        }
+    }
+    Ok(())
+}
