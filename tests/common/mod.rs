@@ -58,6 +58,16 @@ const TOOLS: &[(&str, &[&str], &str)] = &[
         "a running Docker engine and docker-compose (Debian: docker.io docker-compose)",
     ),
     (
+        "docker-compose",
+        &["version"],
+        "Compose v1 (Debian: apt-get install docker-compose)",
+    ),
+    (
+        "debootstrap",
+        &["--version"],
+        "Debian: apt-get install debootstrap (building the Locust image also needs root)",
+    ),
+    (
         "locust",
         &["--version"],
         "pip install -r tests/requirements.txt (bash .ci/run puts it in a venv)",
