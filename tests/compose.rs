@@ -65,17 +65,19 @@ fn server_dockerfile_entrypoint_is_images_json_server_binary() {
 fn server_dockerfile_takes_exactly_the_derived_build_args() {
     let spec = Spec::load();
     let dockerfile = server_dockerfile();
-    let declared: Vec<String> = dockerfile
+    let mut declared: Vec<String> = dockerfile
         .lines()
         .filter_map(|line| line.trim().strip_prefix("ARG "))
         .map(|arg| arg.split('=').next().unwrap_or_default().trim().to_owned())
         .collect();
+    declared.sort();
     for variant in spec.servers.keys() {
-        let passed: Vec<&str> = spec
+        let mut passed: Vec<String> = spec
             .server_build_args(variant)
-            .iter()
-            .map(|(name, _)| *name)
+            .into_iter()
+            .map(|(name, _)| name.to_owned())
             .collect();
+        passed.sort();
         assert_eq!(
             passed, declared,
             "build args for {variant} vs the ARGs of {SERVER_DOCKERFILE}"
@@ -101,6 +103,7 @@ fn docker_images_match_images_json() {
     ));
 }
 
+/// The stack users start with `docker-compose up`, under load, stopped and removed.
 #[test]
 #[ignore = "needs docker"]
 fn five_container_stack_on_docker() {
