@@ -179,7 +179,7 @@ fn five_container_stack_on_docker() {
                     ));
                     if took >= stop_limit {
                         problems.push(format!(
-                            "{service}: took {:.3} s (limit {:.1} s)",
+                            "{service}: took {:.3} s (limit {} s)",
                             took.as_secs_f64(),
                             stop_limit.as_secs_f64()
                         ));
