@@ -2,23 +2,18 @@
 //! binaries this `cargo test` built and writes a well-formed result file.
 //!
 //! It checks shape, never speed: the servers here are debug builds and CI machines
-//! are shared. The harness needs python3 (3.11 for the FastAPI venv it creates, from
-//! PyPI) and wrk (`apt-get install -y wrk`); without them this test fails, it does
-//! not skip.
+//! are shared. The harness needs wrk (`apt-get install -y wrk`) and python3 with
+//! venv (it makes a FastAPI venv from PyPI), so the test is `#[ignore = "needs wrk
+//! and python3"]`: `cargo test --test bench_smoke -- --include-ignored` runs it.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-/// The folder holding this build's binaries (target/debug), found from the server's
-/// path that cargo hands integration tests; None if there is no wine-server binary.
-fn bin_dir() -> Option<PathBuf> {
-    option_env!("CARGO_BIN_EXE_wine-server")
-        .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
-}
 
 fn num(v: &Value, what: &str) -> f64 {
     v.as_f64()
@@ -26,11 +21,15 @@ fn num(v: &Value, what: &str) -> f64 {
 }
 
 #[test]
+#[ignore = "needs wrk and python3"]
 fn quick_benchmark_writes_a_well_formed_result() {
-    let bins = bin_dir()
-        .expect("no wine-server binary in this package: the benchmark has nothing to measure");
-    let out_dir = std::env::temp_dir().join(format!("wine-lab-bench-smoke-{}", std::process::id()));
-    let out = out_dir.join("result.json");
+    common::require("wrk");
+    common::require("python3");
+    // The folder holding this build's binaries (target/debug).
+    let server = common::binary("wine-server");
+    let bins = server.parent().expect("the binaries' folder");
+    let out_dir = tempfile::tempdir().expect("create a scratch folder");
+    let out = out_dir.path().join("result.json");
 
     // The ceiling is a cargo example (examples/ceiling.rs). A full `cargo test`
     // builds it next to the binaries; `cargo test --test bench_smoke` alone does
@@ -52,7 +51,7 @@ fn quick_benchmark_writes_a_well_formed_result() {
     cmd.args(["--kill-after=10", "300", "python3"]);
     cmd.arg(Path::new(ROOT).join("bench/run"))
         .args(["--quick", "--bin-dir"])
-        .arg(&bins)
+        .arg(bins)
         .arg("--out")
         .arg(&out);
     let status = cmd
@@ -74,7 +73,6 @@ fn quick_benchmark_writes_a_well_formed_result() {
         md.contains("| body | conns | target |"),
         "markdown report has no results table"
     );
-    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 fn check_result(res: &Value) {

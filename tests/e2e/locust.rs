@@ -1,0 +1,166 @@
+//! Locust run headless inside the stack, and what its CSV files say.
+//!
+//! The locust service runs with its own command from the compose file (`-f
+//! /mnt/locust/locustfile.py`), made headless and bounded by Locust's `LOCUST_*`
+//! environment variables, and writes its CSVs to the run folder.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::project::Project;
+
+/// A finished headless run.
+pub struct Run {
+    /// Locust's exit status and output.
+    pub output: Output,
+    /// Request name → its row of `stats_stats.csv` (with "Aggregated"); empty if
+    /// Locust wrote none.
+    pub stats: BTreeMap<String, Row>,
+    /// One line per row of `stats_failures.csv`.
+    pub failures: Vec<String>,
+}
+
+/// The columns of Locust's stats CSV that the checks use.
+#[derive(Debug, Deserialize)]
+pub struct Row {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Request Count")]
+    pub requests: u64,
+    #[serde(rename = "Failure Count")]
+    pub failures: u64,
+    #[serde(rename = "Median Response Time")]
+    pub median_ms: String,
+    #[serde(rename = "95%")]
+    pub p95_ms: String,
+    #[serde(rename = "Requests/s")]
+    pub requests_per_s: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct FailureRow {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Occurrences")]
+    occurrences: String,
+    #[serde(rename = "Error")]
+    error: String,
+}
+
+/// Runs the `service` (Locust) headless with `users` users for `run_time` (Locust's
+/// syntax, e.g. "10s"), killed after `limit`.
+pub fn headless(
+    project: &Project,
+    service: &str,
+    users: u32,
+    run_time: &str,
+    limit: Duration,
+) -> Run {
+    let env = [
+        "LOCUST_HEADLESS=true".to_owned(),
+        format!("LOCUST_USERS={users}"),
+        format!("LOCUST_SPAWN_RATE={users}"),
+        format!("LOCUST_RUN_TIME={run_time}"),
+        "LOCUST_STOP_TIMEOUT=5".to_owned(),
+        "LOCUST_CSV=/out/stats".to_owned(),
+        "LOCUST_ONLY_SUMMARY=true".to_owned(),
+    ];
+    let args: Vec<String> = env.into_iter().flat_map(|e| ["-e".to_owned(), e]).collect();
+    let output = project.run(service, &args, &[], limit);
+    let dir = project.run_dir();
+    Run {
+        output,
+        stats: read_csv::<Row>(&dir.join("stats_stats.csv"))
+            .into_iter()
+            .map(|row| (row.name.clone(), row))
+            .collect(),
+        failures: read_csv::<FailureRow>(&dir.join("stats_failures.csv"))
+            .into_iter()
+            .map(|f| format!("{}: {} x {}", f.name, f.occurrences, f.error))
+            .collect(),
+    }
+}
+
+/// The rows of a CSV file; none if the file is missing.
+fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return Vec::new();
+    };
+    reader
+        .deserialize()
+        .map(|row| row.unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .collect()
+}
+
+impl Run {
+    /// Locust's summary: one line per request name.
+    pub fn summary(&self) -> String {
+        self.stats
+            .values()
+            .map(|row| {
+                format!(
+                    "  {:<10} requests {:>7}  failures {}  median {} ms  p95 {} ms  {:.0} req/s",
+                    row.name,
+                    row.requests,
+                    row.failures,
+                    row.median_ms,
+                    row.p95_ms,
+                    row.requests_per_s
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Everything wrong with the run, given the request names it must have seen:
+    /// a name missing or without requests, any failure, an unexpected name, a
+    /// non-zero exit.
+    pub fn problems(&self, expected: &[&str]) -> Vec<String> {
+        if self.stats.is_empty() {
+            return vec![format!(
+                "Locust wrote no stats ({}); its output ends:\n{}",
+                self.output.status,
+                super::cmd::tail(&self.log(), 30)
+            )];
+        }
+        let mut problems = Vec::new();
+        for name in expected.iter().copied().chain(["Aggregated"]) {
+            match self.stats.get(name) {
+                None => problems.push(format!("no row for {name:?}")),
+                Some(row) if row.requests == 0 => {
+                    problems.push(format!("{name:?} got no requests"))
+                }
+                Some(row) if row.failures != 0 => {
+                    problems.push(format!("{name:?} had {} failures", row.failures))
+                }
+                Some(_) => {}
+            }
+        }
+        problems.extend(self.failures.iter().cloned());
+        let unexpected: Vec<&String> = self
+            .stats
+            .keys()
+            .filter(|name| !expected.contains(&name.as_str()) && *name != "Aggregated")
+            .collect();
+        if !unexpected.is_empty() {
+            problems.push(format!("unexpected request names {unexpected:?}"));
+        }
+        if !self.output.status.success() {
+            problems.push(format!("locust exited with {}", self.output.status));
+        }
+        problems
+    }
+
+    /// Locust's whole output.
+    pub fn log(&self) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&self.output.stdout),
+            String::from_utf8_lossy(&self.output.stderr)
+        )
+    }
+}

@@ -1,0 +1,34 @@
+//! Helpers for the end-to-end tests on a real Docker engine (tests/compose.rs):
+//! outside commands with time limits ([`cmd`]), the images built from
+//! deploy/images.json and checked against it ([`images`]), a Compose project that
+//! cleans up after itself ([`project`]), and Locust run headless inside it
+//! ([`locust`]). Everything is Rust driving `docker` and `docker-compose`; the one
+//! script, `locust-rootfs.sh`, only makes the Locust image's Debian tree.
+//!
+//! Kept general on purpose: a later test (a Locust worker service, `/metrics`
+//! checks, `docker kill` of a server mid-run) uses the same pieces.
+
+#![allow(dead_code)] // not every test binary uses every helper
+
+pub mod cmd;
+pub mod images;
+pub mod locust;
+pub mod project;
+
+use std::path::Path;
+use std::process::Command;
+
+/// The repository's root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `docker`, for the caller to add arguments.
+pub fn docker() -> Command {
+    Command::new("docker")
+}
+
+/// A progress line on stderr (shown live with `--nocapture`, and with a failure).
+pub fn log(message: &str) {
+    eprintln!("[e2e] {message}");
+}

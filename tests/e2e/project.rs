@@ -1,0 +1,389 @@
+//! One run of the lab's compose file as a Compose project of its own: started,
+//! probed and stopped through docker-compose, watched through Docker's events, and
+//! removed, also when the test fails.
+//!
+//! Isolation: a unique project name per run, so runs never collide, and one
+//! test-only override that makes the project's network `internal`, so every request
+//! stays on the stack's own network. One-off containers (`run`) publish no host port.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use tempfile::TempDir;
+
+use super::{cmd, docker, log};
+
+/// How long any single docker-compose step may take.
+const STEP_LIMIT: Duration = Duration::from_secs(120);
+
+/// Makes the project's default network internal: no route out of the stack.
+const INTERNAL_NETWORK: &str = "\
+# Test-only override (tests/e2e/project.rs): no route out of the stack's network.
+version: \"3.9\"
+networks:
+  default:
+    internal: true
+";
+
+/// A Compose project made from `compose_file` plus the internal-network override;
+/// `docker-compose down` runs when it is dropped unless [`Project::down`] did.
+pub struct Project {
+    pub name: String,
+    compose_file: PathBuf,
+    /// The override, and whatever one-off containers write to `/out`; kept when
+    /// the test fails.
+    run_dir: Option<TempDir>,
+    is_down: bool,
+}
+
+/// One container event from `docker events`.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    #[serde(rename = "Action")]
+    pub action: String,
+    #[serde(rename = "timeNano")]
+    pub time_nano: i64,
+    #[serde(rename = "Actor")]
+    pub actor: Actor,
+}
+
+/// What an event is about; the attributes hold the container's labels, the
+/// `signal` of a kill and the `exitCode` of a die.
+#[derive(Debug, Deserialize)]
+pub struct Actor {
+    #[serde(rename = "Attributes", default)]
+    pub attributes: std::collections::HashMap<String, String>,
+}
+
+impl Event {
+    /// The Compose service of the container.
+    pub fn service(&self) -> Option<&str> {
+        self.attribute("com.docker.compose.service")
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.actor.attributes.get(name).map(String::as_str)
+    }
+}
+
+/// An HTTP answer fetched from inside the stack's network.
+#[derive(Debug, Deserialize)]
+pub struct Answer {
+    pub url: String,
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub body: String,
+    pub error: Option<String>,
+}
+
+/// Fetches each URL (argv[2:]) until it answers 200 or argv[1] seconds have passed,
+/// printing one JSON line per URL. Run by the stack's own Python (the Locust image).
+const FETCH: &str = r#"
+import json, sys, time, urllib.request
+deadline = time.monotonic() + float(sys.argv[1])
+for url in sys.argv[2:]:
+    while True:
+        answer = {"url": url}
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                answer.update(status=response.status, body=response.read().decode("utf-8", "replace"))
+        except Exception as e:
+            answer.update(error=str(e))
+        if answer.get("status") == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    print(json.dumps(answer), flush=True)
+"#;
+
+/// A point in time as `docker events --since/--until` take it.
+pub fn docker_time(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!(
+        "{}.{:09}",
+        since_epoch.as_secs(),
+        since_epoch.subsec_nanos()
+    )
+}
+
+impl Project {
+    /// A new project over `compose_file`, named `wine-e2e-<time>-<pid>`.
+    pub fn new(compose_file: &Path) -> Project {
+        assert!(
+            compose_file.is_file(),
+            "no compose file at {}",
+            compose_file.display()
+        );
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let name = format!("wine-e2e-{}-{}", started.as_millis(), std::process::id());
+        let run_dir = tempfile::Builder::new()
+            .prefix(&format!("{name}."))
+            .tempdir()
+            .expect("create the run folder");
+        std::fs::write(
+            run_dir.path().join("internal-network.yml"),
+            INTERNAL_NETWORK,
+        )
+        .expect("write the internal-network override");
+        log(&format!(
+            "project {name}, compose file {}",
+            compose_file.display()
+        ));
+        Project {
+            name,
+            compose_file: compose_file.to_owned(),
+            run_dir: Some(run_dir),
+            is_down: false,
+        }
+    }
+
+    /// This run's folder (mounted at `/out` by [`Project::run`]).
+    pub fn run_dir(&self) -> &Path {
+        self.run_dir.as_ref().expect("the run folder").path()
+    }
+
+    /// `docker-compose` on this project.
+    pub fn compose(&self) -> Command {
+        let mut command = Command::new("docker-compose");
+        command
+            .arg("--project-name")
+            .arg(&self.name)
+            .arg("--file")
+            .arg(&self.compose_file)
+            .arg("--file")
+            .arg(self.run_dir().join("internal-network.yml"));
+        command
+    }
+
+    /// The services of the compose file.
+    pub fn services(&self) -> Vec<String> {
+        cmd::run(self.compose().args(["config", "--services"]), STEP_LIMIT)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Starts `services` in the background, without their dependencies (the
+    /// servers' `links: [locust]` would otherwise start Locust with its UI port
+    /// published on the host).
+    pub fn up(&self, services: &[String]) {
+        cmd::run(
+            self.compose()
+                .args(["up", "--detach", "--no-deps"])
+                .args(services),
+            STEP_LIMIT,
+        );
+    }
+
+    /// Whether the project's network exists and is internal.
+    pub fn network_is_internal(&self) -> bool {
+        let network = format!("{}_default", self.name);
+        cmd::run(
+            docker().args(["network", "inspect", "--format", "{{.Internal}}", &network]),
+            STEP_LIMIT,
+        )
+        .trim()
+            == "true"
+    }
+
+    /// Runs a one-off container of `service` (removed afterwards, no published
+    /// ports, this run's folder at `/out`) with `args` before the service name
+    /// (options such as `-e`, `--entrypoint`) and `command` after it.
+    pub fn run(
+        &self,
+        service: &str,
+        args: &[String],
+        command: &[String],
+        limit: Duration,
+    ) -> Output {
+        let out = format!("{}:/out", self.run_dir().display());
+        cmd::output(
+            self.compose()
+                .args(["run", "--rm", "--no-deps", "-T", "-v", &out])
+                .args(args)
+                .arg(service)
+                .args(command),
+            limit,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// GETs each URL from a one-off container of `via` (which must have python3),
+    /// retrying each until it answers 200 or `wait` has passed; the last answer per URL.
+    pub fn fetch(&self, via: &str, urls: &[String], wait: Duration) -> Vec<Answer> {
+        let args = ["--entrypoint".to_owned(), "python3".to_owned()];
+        let mut command = vec![
+            "-c".to_owned(),
+            FETCH.to_owned(),
+            wait.as_secs().to_string(),
+        ];
+        command.extend_from_slice(urls);
+        let output = self.run(via, &args, &command, wait + STEP_LIMIT);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "fetching {urls:?} from a {via} container failed ({}): {stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    /// `docker-compose stop` with `grace` before SIGKILL; the project's container
+    /// events while it ran.
+    pub fn stop(&self, grace: Duration) -> Vec<Event> {
+        let since = SystemTime::now();
+        cmd::run(
+            self.compose()
+                .args(["stop", "--timeout", &grace.as_secs().to_string()]),
+            grace + STEP_LIMIT,
+        );
+        let until = SystemTime::now();
+        log(&format!(
+            "docker-compose stop took {:.2} s",
+            until
+                .duration_since(since)
+                .unwrap_or_default()
+                .as_secs_f64()
+        ));
+        self.events(since, until)
+    }
+
+    /// The project's container events between two points in time (both past).
+    pub fn events(&self, since: SystemTime, until: SystemTime) -> Vec<Event> {
+        let label = format!("label=com.docker.compose.project={}", self.name);
+        cmd::run(
+            docker()
+                .args([
+                    "events",
+                    "--format",
+                    "{{json .}}",
+                    "--filter",
+                    "type=container",
+                ])
+                .args(["--filter", &label, "--since", &docker_time(since)])
+                .args(["--until", &docker_time(until)]),
+            STEP_LIMIT,
+        )
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+    }
+
+    /// How long `service` took from its SIGTERM to its exit in `events`, and its
+    /// exit code; an error if either is missing or it also got a SIGKILL.
+    pub fn sigterm_to_exit(events: &[Event], service: &str) -> Result<(Duration, String), String> {
+        let mine: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.service() == Some(service))
+            .collect();
+        let sigterm = mine
+            .iter()
+            .find(|e| e.action == "kill" && e.attribute("signal") == Some("15"));
+        let died = mine.iter().find(|e| e.action == "die");
+        let (Some(sigterm), Some(died)) = (sigterm, died) else {
+            let seen: Vec<&str> = mine.iter().map(|e| e.action.as_str()).collect();
+            return Err(format!(
+                "{service}: no SIGTERM and exit seen (events: {seen:?})"
+            ));
+        };
+        if mine
+            .iter()
+            .any(|e| e.action == "kill" && e.attribute("signal") == Some("9"))
+        {
+            return Err(format!("{service}: needed SIGKILL"));
+        }
+        let nanos = u64::try_from(died.time_nano - sigterm.time_nano).unwrap_or(0);
+        let code = died.attribute("exitCode").unwrap_or("?").to_owned();
+        Ok((Duration::from_nanos(nanos), code))
+    }
+
+    /// Containers and networks of the project that exist now.
+    fn leftovers(&self) -> Result<Vec<String>, String> {
+        let label = format!("label=com.docker.compose.project={}", self.name);
+        let name = format!("name={}_", self.name);
+        let mut left = Vec::new();
+        for query in [
+            vec!["ps", "--all", "--quiet", "--filter", &label],
+            vec!["network", "ls", "--quiet", "--filter", &label],
+            vec!["network", "ls", "--quiet", "--filter", &name],
+        ] {
+            let output = cmd::output(docker().args(&query), STEP_LIMIT)?;
+            if !output.status.success() {
+                return Err(format!(
+                    "docker {}: {}",
+                    query.join(" "),
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+            left.extend(
+                String::from_utf8_lossy(&output.stdout)
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+        Ok(left)
+    }
+
+    fn compose_down(&self) -> Result<Output, String> {
+        cmd::output(
+            self.compose()
+                .args(["down", "--volumes", "--remove-orphans", "--timeout", "10"]),
+            STEP_LIMIT,
+        )
+    }
+
+    /// `docker-compose down`, then fails the test unless no container and no
+    /// network of the project remain.
+    pub fn down(&mut self) {
+        self.is_down = true;
+        let output = self.compose_down().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            output.status.success(),
+            "docker-compose down failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let left = self.leftovers().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            left.is_empty(),
+            "after down, project {} still has containers/networks: {left:?}",
+            self.name
+        );
+        log(&format!(
+            "no container and no network of {} remain",
+            self.name
+        ));
+    }
+}
+
+impl Drop for Project {
+    /// The cleanup of a failed (or forgotten) run: `down`, and a loud message if
+    /// anything of the project is left. A failed run keeps its folder.
+    fn drop(&mut self) {
+        if !self.is_down {
+            log(&format!(
+                "cleaning up: docker-compose down (project {})",
+                self.name
+            ));
+            if let Err(e) = self.compose_down() {
+                eprintln!("[e2e] cleanup FAILED: {e}");
+            }
+            match self.leftovers() {
+                Ok(left) if left.is_empty() => {}
+                Ok(left) => eprintln!("[e2e] cleanup FAILED: project {} left {left:?}", self.name),
+                Err(e) => eprintln!("[e2e] cleanup FAILED: {e}"),
+            }
+        }
+        if std::thread::panicking()
+            && let Some(dir) = self.run_dir.take()
+        {
+            log(&format!("run files kept in {}", dir.keep().display()));
+        }
+    }
+}
