@@ -215,11 +215,17 @@ pub async fn read_body(
 /// 413 for an oversize body; 400 when the body could not be read at all.
 fn body_rejected(rejection: &BytesRejection, limit: usize) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        responses::detail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body too large: the limit is {limit} bytes"),
-        )
+        payload_too_large(limit)
     } else {
         responses::detail(StatusCode::BAD_REQUEST, rejection.body_text())
     }
+}
+
+/// 413 naming the body limit: for a body found too large while reading it,
+/// and for one whose declared length is over the limit (src/server.rs).
+pub fn payload_too_large(limit: usize) -> Response {
+    responses::detail(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Request body too large: the limit is {limit} bytes"),
+    )
 }
