@@ -438,3 +438,44 @@ fn defaults_agree_with_the_image_definition() {
         "locustfile.py's default URLs use the images' port"
     );
 }
+
+/// The README's settings table copies the defaults of the client limits;
+/// `--help` derives them from the library's constants.
+#[test]
+fn client_limit_defaults_agree_with_the_readme() {
+    use wine_lab::server::{
+        DEFAULT_BODIES_IN_MEMORY, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    };
+    let help = Command::new(binary("wine-server"))
+        .env_clear()
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    for (flag, default) in [
+        ("header-read-timeout", DEFAULT_HEADER_READ_TIMEOUT),
+        ("body-read-timeout", DEFAULT_BODY_READ_TIMEOUT),
+    ] {
+        let default = humantime::format_duration(default).to_string();
+        assert!(
+            help.contains(&format!("[default: {default}]")),
+            "--{flag}: {help}"
+        );
+        assert!(
+            readme.contains(&format!("| `--{flag}` | "))
+                && readme.contains(&format!("| `{default}` |")),
+            "README, --{flag}"
+        );
+    }
+    let multiple = format!("{DEFAULT_BODIES_IN_MEMORY} times --max-body-bytes");
+    assert!(help.contains(&multiple), "{help}");
+    assert!(
+        readme.contains(&format!(
+            "| {DEFAULT_BODIES_IN_MEMORY} × `--max-body-bytes` |"
+        )),
+        "README, --max-body-memory"
+    );
+}

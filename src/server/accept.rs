@@ -55,15 +55,18 @@ impl AcceptErrors {
             self.unreported += 1;
             return Next::Pause;
         }
-        let also = std::mem::take(&mut self.unreported);
+        let also = match std::mem::take(&mut self.unreported) {
+            0 => String::new(),
+            n => format!(" ({n} more failures since the last warning)"),
+        };
         match error.raw_os_error() {
             Some(libc::EMFILE) => warn!(
-                "cannot accept connections: {error}; this process may have {} open file descriptors (RLIMIT_NOFILE, `ulimit -n`) and has used them all; new connections wait until some close ({also} more failures since the last warning)",
+                "cannot accept connections: {error}; this process may have {} open file descriptors (RLIMIT_NOFILE, `ulimit -n`) and has used them all; new connections wait until some close{also}",
                 open_file_limit()
                     .map_or_else(|| "a limited number of".to_owned(), |n| n.to_string()),
             ),
             _ => warn!(
-                "cannot accept connections: {error}; the system is out of file descriptors or socket memory; new connections wait until some close ({also} more failures since the last warning)"
+                "cannot accept connections: {error}; the system is out of file descriptors or socket memory; new connections wait until some close{also}"
             ),
         }
         self.last_warning = Some(now);
