@@ -12,10 +12,12 @@
 //! - [`api`]: the two HTTP APIs (routes, request validation, FastAPI-shaped errors, OpenAPI).
 //! - [`server`]: serving an API until a stop signal, draining in-flight requests.
 //! - [`lab`]: the main job: the four servers and Locust, interactive or as a latency report.
+//! - [`duration`]: durations on the command line, one parser for both binaries.
 //! - [`logging`]: the binaries' log set-up.
 
 pub mod api;
 pub mod dataset;
+pub mod duration;
 pub mod features;
 pub mod lab;
 pub mod logging;

@@ -151,26 +151,37 @@ pub enum DecodeError {
 }
 
 /// Why a model file could not be loaded, with its path.
+///
+/// Each message carries its cause, so the causes are not also error
+/// `source`s: printing the chain (`{:#}`) would say them twice.
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// The file does not exist.
     #[error("model file {} not found; train one with `wine-train --out {}`", .0.display(), .0.display())]
     NotFound(PathBuf),
+    /// The path names a directory, a FIFO, a device or a socket.
+    #[error("model file {} is not a regular file (it is {kind})", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
     /// The file could not be read.
-    #[error("cannot read model file {}: {source}", path.display())]
+    #[error("cannot read model file {}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file was read but refused.
-    #[error("model file {}: {source}", path.display())]
+    #[error("model file {}: {cause}", path.display())]
     Decode {
         /// The file.
         path: PathBuf,
         /// Why it was refused.
-        source: DecodeError,
+        cause: DecodeError,
     },
 }
 
@@ -235,22 +246,58 @@ impl ModelFile {
 
 /// Reads, checks and validates the model file at `path`.
 pub fn load(path: &Path) -> Result<LoadedModel, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => LoadError::NotFound(path.to_owned()),
-        _ => LoadError::Io {
-            path: path.to_owned(),
-            source,
-        },
-    })?;
-    let (file, model) = ModelFile::decode(&bytes).map_err(|source| LoadError::Decode {
+    let bytes = read_regular_file(path)?;
+    let (file, model) = ModelFile::decode(&bytes).map_err(|cause| LoadError::Decode {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     Ok(LoadedModel {
         model,
         provenance: file.provenance,
         sha256: sha256_hex(&bytes),
     })
+}
+
+/// The bytes of the regular file at `path`; anything else is refused before
+/// it is read. It is opened without blocking, so a FIFO with no writer (which
+/// a plain open waits on forever) is refused too.
+fn read_regular_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+    let io_error = |cause: std::io::Error| match cause.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound(path.to_owned()),
+        _ => LoadError::Io {
+            path: path.to_owned(),
+            cause,
+        },
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io_error)?;
+    let file_type = file.metadata().map_err(io_error)?.file_type();
+    if !file_type.is_file() {
+        let kind = if file_type.is_dir() {
+            "a directory"
+        } else if file_type.is_fifo() {
+            "a FIFO"
+        } else if file_type.is_socket() {
+            "a socket"
+        } else if file_type.is_block_device() || file_type.is_char_device() {
+            "a device"
+        } else {
+            "not a file"
+        };
+        return Err(LoadError::NotAFile {
+            path: path.to_owned(),
+            kind,
+        });
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_error)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -364,7 +411,29 @@ mod tests {
         );
 
         let error = load(&dir).unwrap_err();
-        assert!(matches!(error, LoadError::Io { .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                LoadError::NotAFile {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let fifo = dir.join("fifo.model");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let error = load(&fifo).unwrap_err();
+        assert!(
+            matches!(error, LoadError::NotAFile { kind: "a FIFO", .. }),
+            "{error}"
+        );
+        assert!(
+            std::error::Error::source(&error).is_none(),
+            "the cause is in the message only, so it is printed once"
+        );
 
         let good = dir.join("good.model");
         trained(DEFAULT_SEED).save(&good).unwrap();

@@ -41,13 +41,22 @@ fn model_problems_are_one_line_errors() {
     std::fs::write(&other_version, text.replacen(" v1 ", " v9 ", 1)).unwrap();
     let pickle = dir.join("wine.pkl");
     std::fs::write(&pickle, b"\x80\x04\x95\x00\x00").unwrap();
+    // A FIFO with no writer: opening it plainly would block forever.
+    let fifo = dir.join("fifo.model");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
 
     for (path, needle) in [
         (&missing, "not found; train one with `wine-train --out"),
         (&corrupt, "corrupt"),
         (&other_version, "format v9 is not supported"),
         (&pickle, "not a wine-lab model file"),
-        (&dir.to_path_buf(), "cannot read model file"),
+        (
+            &dir.to_path_buf(),
+            "is not a regular file (it is a directory)",
+        ),
+        (&fifo, "is not a regular file (it is a FIFO)"),
     ] {
         let stderr = failed_start(&[
             "--api",
@@ -64,6 +73,109 @@ fn model_problems_are_one_line_errors() {
         );
         assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
     }
+
+    // An unreadable file: the operating system's cause, said once.
+    let unreadable = dir.join("unreadable.model");
+    std::fs::write(&unreadable, b"x").unwrap();
+    std::fs::set_permissions(
+        &unreadable,
+        std::os::unix::fs::PermissionsExt::from_mode(0o000),
+    )
+    .unwrap();
+    let stderr = failed_start(&[
+        "--api",
+        "no-batch",
+        "--model",
+        unreadable.to_str().unwrap(),
+        "--port",
+        "0",
+    ]);
+    if !stderr.contains("not a wine-lab model") {
+        // (root reads it anyway; everyone else gets EACCES.)
+        assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn zero_and_impossible_limits_are_refused_with_a_reason() {
+    for (flag, value, needle) in [
+        ("--threads", "0", "number would be zero"),
+        ("--max-body-bytes", "0", "0 is not in 1..="),
+        ("--max-body-memory", "0", "0 is not in 1.."),
+        ("--header-read-timeout", "0s", "is not more than zero"),
+        ("--body-read-timeout", "soon", "such as 30s, 500ms"),
+    ] {
+        let output = Command::new(binary("wine-server"))
+            .args(["--api", "no-batch", "--port", "0", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{flag}"))
+                && stderr.contains(needle),
+            "{stderr}"
+        );
+    }
+
+    // A body budget smaller than one body of the largest size could never be met.
+    let model = model_path().to_str().unwrap();
+    let stderr = failed_start(&[
+        "--api",
+        "no-batch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--model",
+        model,
+        "--max-body-bytes",
+        "2000",
+        "--max-body-memory",
+        "1000",
+    ]);
+    assert!(
+        stderr.contains("must hold at least one body of the largest size (2000 bytes)"),
+        "{stderr}"
+    );
+}
+
+/// More worker threads than the OS allows: one line and exit 1, not tokio's
+/// panic followed by a hang. The limit is on address space (each thread
+/// reserves a 2 MiB stack), which binds root too, unlike RLIMIT_NPROC.
+#[test]
+fn more_threads_than_the_os_allows_is_a_one_line_error() {
+    let mut command = Command::new(binary("wine-server"));
+    command
+        .args(["--api", "no-batch", "--host", "127.0.0.1", "--port", "0"])
+        .arg("--model")
+        .arg(model_path())
+        .args(["--threads", "5000"])
+        .env_remove("RUST_LOG");
+    let limit = libc::rlimit {
+        rlim_cur: 2 << 30,
+        rlim_max: 2 << 30,
+    };
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let output = common::output_with_timeout(&mut command, Duration::from_secs(30));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "wine-server: cannot start the async runtime: cannot start 5000 worker threads, only "
+        ) && stderr.contains("lower --threads"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -325,4 +437,31 @@ fn defaults_agree_with_the_image_definition() {
         locustfile.contains(&format!("http://{{service}}:{}", images["port"])),
         "locustfile.py's default URLs use the images' port"
     );
+}
+
+/// `--help` shows the client limits' defaults as the library defines them.
+#[test]
+fn client_limit_defaults_in_help_come_from_the_library() {
+    use wine_lab::duration::Positive;
+    use wine_lab::server::{
+        DEFAULT_BODIES_IN_MEMORY, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    };
+    let help = Command::new(binary("wine-server"))
+        .env_clear()
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for (flag, default) in [
+        ("header-read-timeout", DEFAULT_HEADER_READ_TIMEOUT),
+        ("body-read-timeout", DEFAULT_BODY_READ_TIMEOUT),
+    ] {
+        let default = Positive(default).to_string();
+        assert!(
+            help.contains(&format!("[default: {default}]")),
+            "--{flag}: {help}"
+        );
+    }
+    let multiple = format!("{DEFAULT_BODIES_IN_MEMORY} times --max-body-bytes");
+    assert!(help.contains(&multiple), "{help}");
 }

@@ -5,16 +5,19 @@
 //! the defaults are the container's (port 80, model at /app/wine.model).
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 use wine_lab::api::{Api, DEFAULT_MAX_BODY_BYTES};
+use wine_lab::duration::Positive;
 use wine_lab::model_file;
-use wine_lab::server::{self, ServerOptions};
+use wine_lab::server::{self, ClientLimits, ServerOptions};
 
 /// Serve the wine classifier over HTTP with one of the lab's two APIs.
 #[derive(Parser, Debug)]
@@ -32,12 +35,26 @@ struct Args {
     /// Model file written by wine-train.
     #[arg(long, env = "WINE_MODEL", default_value = "/app/wine.model")]
     model: PathBuf,
-    /// Largest request body in bytes; larger ones are answered 413.
-    #[arg(long, env = "WINE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    /// Largest request body in bytes; larger ones are answered 413 (from the
+    /// declared length, before reading them).
+    #[arg(long, env = "WINE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
     max_body_bytes: usize,
+    /// Bytes all request bodies in flight may hold together; further bodies
+    /// wait for room [default: 16 times --max-body-bytes].
+    #[arg(long, env = "WINE_MAX_BODY_MEMORY",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    max_body_memory: Option<usize>,
+    /// Time a client has to send a request's headers, and how long a
+    /// connection may stay idle (e.g. 30s, 500ms).
+    #[arg(long, env = "WINE_HEADER_READ_TIMEOUT", default_value_t = Positive(server::DEFAULT_HEADER_READ_TIMEOUT))]
+    header_read_timeout: Positive,
+    /// Time a request body may keep the server waiting, in total.
+    #[arg(long, env = "WINE_BODY_READ_TIMEOUT", default_value_t = Positive(server::DEFAULT_BODY_READ_TIMEOUT))]
+    body_read_timeout: Positive,
     /// Worker threads (default: one per CPU it may use; 1 runs everything on one thread).
     #[arg(long, env = "WINE_THREADS")]
-    threads: Option<usize>,
+    threads: Option<NonZeroUsize>,
     /// Log every request (off by default: it costs time under load).
     #[arg(long, env = "WINE_LOG_REQUESTS")]
     log_requests: bool,
@@ -54,7 +71,8 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let loaded = model_file::load(&args.model)?;
-    let runtime = server::runtime(args.threads).context("cannot start the async runtime")?;
+    let runtime = server::runtime(args.threads.map(NonZeroUsize::get))
+        .context("cannot start the async runtime")?;
 
     runtime.block_on(async {
         // Handlers first: a signal that arrives once "serving" is logged must be caught.
@@ -85,7 +103,12 @@ fn run(args: Args) -> Result<()> {
             max_body_bytes: args.max_body_bytes,
             log_requests: args.log_requests,
         };
-        server::serve(listener, Arc::new(loaded.model), options, stop).await?;
+        let limits = ClientLimits {
+            header_read_timeout: args.header_read_timeout.0,
+            body_read_timeout: args.body_read_timeout.0,
+            max_body_memory: args.max_body_memory,
+        };
+        server::serve_with_limits(listener, Arc::new(loaded.model), options, &limits, stop).await?;
         signal.abort();
         info!("stopped");
         Ok(())

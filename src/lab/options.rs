@@ -6,6 +6,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::duration;
+
 /// Settings shared by both modes.
 #[derive(Debug, Clone)]
 pub struct LabOptions {
@@ -62,12 +64,7 @@ pub fn parse_step_duration(text: &str) -> Result<Duration, String> {
             .map_err(|_| format!("{text} seconds is too long"))
             .map(Duration::from_secs)?
     } else {
-        // jiff's own message speaks to programmers ("try parsing into a
-        // `jiff::Span`"), so the user gets the forms instead.
-        let parsed: jiff::SignedDuration = text.parse().map_err(|_| {
-            format!("expected a duration such as 30s, 2m or 1m30s (in s, m or h), not {text:?}")
-        })?;
-        Duration::try_from(parsed).map_err(|_| WHOLE_SECONDS.to_owned())?
+        duration::parse(text)?.ok_or_else(|| WHOLE_SECONDS.to_owned())?
     };
     if seconds.is_zero() || seconds.subsec_nanos() != 0 {
         return Err(WHOLE_SECONDS.to_owned());

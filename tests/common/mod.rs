@@ -128,7 +128,8 @@ impl Server {
 
     /// Same, with extra flags.
     pub fn start_with(api: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(binary("wine-server"))
+        let mut command = Command::new(binary("wine-server"));
+        command
             .args([
                 "--api",
                 api,
@@ -139,7 +140,14 @@ impl Server {
                 "--model",
             ])
             .arg(model_path())
-            .args(extra)
+            .args(extra);
+        Server::spawn(command)
+    }
+
+    /// Starts a `wine-server` command prepared by the caller (e.g. with
+    /// resource limits set before exec); it must listen on loopback.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
