@@ -227,26 +227,35 @@ impl Sandbox {
             source.display()
         );
 
-        // importCargoLock: one folder per crate, named with its version.
+        // importCargoLock: one folder per crate of Cargo.lock (for every
+        // platform), named with its version. Its fetchers are the only step
+        // with a network; here `cargo fetch` (a no-op when cargo's cache holds
+        // them all), then `cargo vendor` from that cache alone.
         let vendor = scratch.path().join("cargo-vendor-dir");
-        let output = common::output_with_timeout(
-            Command::new("cargo")
-                .args([
-                    "vendor",
-                    "--locked",
-                    "--offline",
-                    "--versioned-dirs",
-                    "--manifest-path",
-                ])
-                .arg(source.join("Cargo.toml"))
-                .arg(&vendor),
-            TIMEOUT,
-        );
-        assert!(
-            output.status.success(),
-            "cargo vendor --offline failed (run `cargo fetch` once to fill cargo's cache):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let manifest = source.join("Cargo.toml");
+        for args in [
+            &["fetch", "--locked", "--manifest-path"][..],
+            &[
+                "vendor",
+                "--locked",
+                "--offline",
+                "--versioned-dirs",
+                "--manifest-path",
+            ][..],
+        ] {
+            let mut command = Command::new("cargo");
+            command.args(args).arg(&manifest);
+            if args[0] == "vendor" {
+                command.arg(&vendor);
+            }
+            let output = common::output_with_timeout(&mut command, TIMEOUT);
+            assert!(
+                output.status.success(),
+                "cargo {} failed:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         // What cargoSetupHook writes: crates.io replaced by the vendored folder.
         let cargo_home = scratch.path().join("cargo-home");
         fs::create_dir_all(&cargo_home).unwrap();

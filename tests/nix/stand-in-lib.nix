@@ -201,7 +201,5 @@ in
   # Helpers of the stand-in pkgs; not part of the real lib.
   _standIn = {
     inherit fail requirePath;
-    isStringLike = value: isString value || isPath value || value ? outPath;
-    allStrings = list: isList list && all isString list;
   };
 }
