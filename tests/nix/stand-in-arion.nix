@@ -75,7 +75,8 @@ let
       chosen: module:
       chosen
       // mapAttrs (
-        name: value: if chosen ? ${name} && priority chosen.${name} <= priority value then chosen.${name} else value
+        name: value:
+        if chosen ? ${name} && priority chosen.${name} <= priority value then chosen.${name} else value
       ) ((onlyKnown "_module" [ "args" ] (module._module or { })).args or { })
     ) { } evaluated
   );
@@ -101,13 +102,17 @@ let
       ] service;
       check =
         option: valid: type:
-        !(checked ? ${option}) || valid checked.${option} || fail "services.${name}.service.${option} must be ${type}";
+        !(checked ? ${option})
+        || valid checked.${option}
+        || fail "services.${name}.service.${option} must be ${type}";
     in
     assert check "image" isString "a string";
     assert check "links" strings "a list of strings";
     assert check "ports" strings "a list of strings";
     assert check "volumes" strings "a list of strings";
-    assert check "command" (command: isString command || strings command) "a string or a list of strings";
+    assert check "command" (
+      command: isString command || strings command
+    ) "a string or a list of strings";
     checked;
 
   services = mapAttrs checkService (merged.services or (fail "the composition has no services"));

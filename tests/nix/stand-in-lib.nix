@@ -149,7 +149,10 @@ in
   getExe =
     package:
     "${package}/bin/${
-      package.meta.mainProgram or (builtins.trace "warning: getExe: ${package.name} does not have the meta.mainProgram attribute" package.name)
+      package.meta.mainProgram or (builtins.trace
+        "warning: getExe: ${package.name} does not have the meta.mainProgram attribute"
+        package.name
+      )
     }";
 
   importJSON = path: builtins.fromJSON (readFile (requirePath "importJSON" path));

@@ -130,7 +130,8 @@ let
   };
 
   # Open: every other attribute becomes an environment variable.
-  stdenv.mkDerivation = args: mkDrv "derivation" (args.name or "${args.pname}-${args.version}") args { };
+  stdenv.mkDerivation =
+    args: mkDrv "derivation" (args.name or "${args.pname}-${args.version}") args { };
 
   runtimeShell = "${package "bash"}/bin/bash";
 
@@ -187,7 +188,8 @@ let
       derivationArgs ? { },
       inheritPath ? true,
     }:
-    assert runtimeEnv == null || fail "writeShellApplication: runtimeEnv is not rendered by the stand-in";
+    assert
+      runtimeEnv == null || fail "writeShellApplication: runtimeEnv is not rendered by the stand-in";
     mkDrv "shell-application" name args {
       meta = meta // {
         mainProgram = name;
