@@ -140,110 +140,110 @@ let
       lib
       system
       stdenv
-    rustPlatform
-    writeText
-    ;
+      rustPlatform
+      writeText
+      ;
 
-  runCommand =
-    name: env: script:
-    mkDrv "run-command" name (env // { buildCommand = script; }) { };
+    runCommand =
+      name: env: script:
+      mkDrv "run-command" name (env // { buildCommand = script; }) { };
 
-  symlinkJoin =
-    args@{
-      name ? "${args.pname}-${args.version}",
-      paths,
-      stripPrefix ? "",
-      preferLocalBuild ? true,
-      allowSubstitutes ? false,
-      postBuild ? "",
-      failOnMissing ? stripPrefix == "",
-      ...
-    }:
-    mkDrv "symlink-join" name args { };
+    symlinkJoin =
+      args@{
+        name ? "${args.pname}-${args.version}",
+        paths,
+        stripPrefix ? "",
+        preferLocalBuild ? true,
+        allowSubstitutes ? false,
+        postBuild ? "",
+        failOnMissing ? stripPrefix == "",
+        ...
+      }:
+      mkDrv "symlink-join" name args { };
 
-  linkFarm =
-    name: entries:
-    assert isAttrs entries || isList entries || fail "linkFarm: entries";
-    mkDrv "link-farm" name { inherit entries; } { };
+    linkFarm =
+      name: entries:
+      assert isAttrs entries || isList entries || fail "linkFarm: entries";
+      mkDrv "link-farm" name { inherit entries; } { };
 
-  # pkgs/build-support/trivial-builders/default.nix @ 00ee9b6: closed; the
-  # script is written exactly as below (its build runs `bash -n` on it, and
-  # passthru.tests.shellcheck runs shellcheck; tests/nix.rs runs both).
-  writeShellApplication =
-    args@{
-      name,
-      text,
-      runtimeInputs ? [ ],
-      runtimeEnv ? null,
-      meta ? { },
-      passthru ? { },
-      checkPhase ? null,
-      excludeShellChecks ? [ ],
-      extraShellCheckFlags ? [ ],
-      bashOptions ? [
-        "errexit"
-        "nounset"
-        "pipefail"
-      ],
-      derivationArgs ? { },
-      inheritPath ? true,
-    }:
-    assert
-      runtimeEnv == null || fail "writeShellApplication: runtimeEnv is not rendered by the stand-in";
-    mkDrv "shell-application" name args {
-      meta = meta // {
-        mainProgram = name;
+    # pkgs/build-support/trivial-builders/default.nix @ 00ee9b6: closed; the
+    # script is written exactly as below (its build runs `bash -n` on it, and
+    # passthru.tests.shellcheck runs shellcheck; tests/nix.rs runs both).
+    writeShellApplication =
+      args@{
+        name,
+        text,
+        runtimeInputs ? [ ],
+        runtimeEnv ? null,
+        meta ? { },
+        passthru ? { },
+        checkPhase ? null,
+        excludeShellChecks ? [ ],
+        extraShellCheckFlags ? [ ],
+        bashOptions ? [
+          "errexit"
+          "nounset"
+          "pipefail"
+        ],
+        derivationArgs ? { },
+        inheritPath ? true,
+      }:
+      assert
+        runtimeEnv == null || fail "writeShellApplication: runtimeEnv is not rendered by the stand-in";
+      mkDrv "shell-application" name args {
+        meta = meta // {
+          mainProgram = name;
+        };
+        script = ''
+          #!${runtimeShell}
+          ${concatStringsSep "\n" (map (option: "set -o ${option}") bashOptions)}
+        ''
+        + (
+          if runtimeInputs != [ ] then
+            ''
+
+              export PATH="${lib.makeBinPath runtimeInputs}${if inheritPath then ":$PATH" else ""}"
+            ''
+          else
+            ""
+        )
+        + ''
+
+          ${text}
+        '';
       };
-      script = ''
-        #!${runtimeShell}
-        ${concatStringsSep "\n" (map (option: "set -o ${option}") bashOptions)}
-      ''
-      + (
-        if runtimeInputs != [ ] then
-          ''
 
-            export PATH="${lib.makeBinPath runtimeInputs}${if inheritPath then ":$PATH" else ""}"
-          ''
-        else
-          ""
-      )
-      + ''
+    # Open (mkshell/default.nix @ 07c9134: `...` goes to stdenv.mkDerivation).
+    mkShell = args: mkDrv "shell" (args.name or "nix-shell") args { };
 
-        ${text}
-      '';
+    dockerTools = {
+      inherit buildLayeredImage;
+      streamLayeredImage = buildLayeredImage;
+      fakeNss = mkDrv "package" "fake-nss" { } { };
     };
 
-  # Open (mkshell/default.nix @ 07c9134: `...` goes to stdenv.mkDerivation).
-  mkShell = args: mkDrv "shell" (args.name or "nix-shell") args { };
+    python3Packages.locust = package "locust";
 
-  dockerTools = {
-    inherit buildLayeredImage;
-    streamLayeredImage = buildLayeredImage;
-    fakeNss = mkDrv "package" "fake-nss" { } { };
-  };
+    # pkgs/by-name/ar/arion/package.nix @ 258b3c1: eval and build pass this
+    # pkgs and every argument on to Arion's eval-composition.nix.
+    arion = package "arion" // {
+      eval = args@{ ... }: import ./stand-in-arion.nix ({ inherit pkgs; } // args);
+      build =
+        args@{ ... }:
+        writeText "docker-compose.yaml"
+          (import ./stand-in-arion.nix ({ inherit pkgs; } // args)).config.out.dockerComposeYamlText;
+    };
 
-  python3Packages.locust = package "locust";
-
-  # pkgs/by-name/ar/arion/package.nix @ 258b3c1: eval and build pass this
-  # pkgs and every argument on to Arion's eval-composition.nix.
-  arion = package "arion" // {
-    eval = args@{ ... }: import ./stand-in-arion.nix ({ inherit pkgs; } // args);
-    build =
-      args@{ ... }:
-      writeText "docker-compose.yaml"
-        (import ./stand-in-arion.nix ({ inherit pkgs; } // args)).config.out.dockerComposeYamlText;
-  };
-
-  makeWrapper = mkDrv "hook" "make-wrapper-hook" { } { };
-  docker-client = package "docker";
-  docker-compose = package "docker-compose";
-  cargo = package "cargo";
-  rustc = package "rustc";
-  clippy = package "clippy";
-  rustfmt = package "rustfmt";
-  nixfmt = package "nixfmt";
-  jq = package "jq";
-  yq-go = package "yq";
+    makeWrapper = mkDrv "hook" "make-wrapper-hook" { } { };
+    docker-client = package "docker";
+    docker-compose = package "docker-compose";
+    cargo = package "cargo";
+    rustc = package "rustc";
+    clippy = package "clippy";
+    rustfmt = package "rustfmt";
+    nixfmt = package "nixfmt";
+    jq = package "jq";
+    yq-go = package "yq";
   };
 in
 pkgs
