@@ -136,8 +136,6 @@ in
 
   mapAttrs' = f: set: listToAttrs (map (name: f name set.${name}) (attrNames set));
 
-  mapAttrsToList = f: set: map (name: f name set.${name}) (attrNames set);
-
   importTOML = path: builtins.fromTOML (readFile (requirePath "importTOML" path));
 
   makeBinPath =
