@@ -4,10 +4,13 @@
 # Image tags come from deploy/images.json, the one definition of the images.
 #
 # Module argument `locustDir`: the host folder mounted at /mnt/locust, which must
-# hold locustfile.py. The flake passes a store path holding just locustfile.py
-# (`nix run .#up`, packages.compose); "./" gives the committed docker-compose.yml,
-# which a test keeps equal to this file's output.
-{ locustDir, ... }:
+# hold locustfile.py. By default the folder of this file, so `arion up` in the
+# repository root works with no arguments (as an absolute path: Arion hands
+# docker-compose a generated file elsewhere, so "./" would not be this folder).
+# The flake passes a store path holding just locustfile.py (`nix run .#up`,
+# packages.compose); "./" gives the committed docker-compose.yml, which a test
+# keeps equal to this file's output.
+{ lib, locustDir, ... }:
 let
   images = builtins.fromJSON (builtins.readFile ./deploy/images.json);
 
@@ -23,6 +26,8 @@ let
   };
 in
 {
+  _module.args.locustDir = lib.mkDefault (toString ./.);
+
   project.name = "wine-lab";
 
   services = {

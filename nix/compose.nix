@@ -10,7 +10,7 @@
 let
   locustDir = lib.fileset.toSource {
     root = ../.;
-    fileset = ../locustfile.py;
+    fileset = import ./sources.nix { inherit lib; } "locust";
   };
 
   modules = dir: [

@@ -1,10 +1,10 @@
 # The lab's Rust binaries: wine-server, wine-train and wine-lab, unwrapped.
 #
-# Only the files cargo reads are in the source, so editing README.md, docs or any
-# .nix file does not rebuild them. The crate embeds data/ and locustfile.py at
-# compile time, build.rs reads Cargo.lock, tests/server_cli.rs reads
-# deploy/images.json at run time, and examples/ holds the benchmark's ceiling
-# server (checked by `cargo clippy --all-targets`).
+# Only the files cargo and the tests read are in the source (nix/sources.json),
+# so editing README.md, docs or any .nix file does not rebuild them.
+# tests/nix_sandbox.rs builds and tests exactly that set offline, which is how a
+# file read only at run time (deploy/images.json, by tests/server_cli.rs) was
+# found missing.
 {
   lib,
   rustPlatform,
@@ -18,27 +18,14 @@ rustPlatform.buildRustPackage {
 
   src = lib.fileset.toSource {
     root = ../.;
-    fileset = lib.fileset.unions [
-      ../Cargo.toml
-      ../Cargo.lock
-      ../build.rs
-      ../src
-      ../examples
-      ../data
-      ../locustfile.py
-      ../deploy/images.json
-      # Integration tests, without the Nix test helpers (tests/nix.rs itself
-      # skips in the sandbox, which has no nix-instantiate).
-      (lib.fileset.difference ../tests ../tests/nix)
-    ];
+    fileset = import ./sources.nix { inherit lib; } "servers";
   };
 
   cargoLock.lockFile = ../Cargo.lock;
 
-  # The tests that run in the build sandbox (loopback only; no Docker, Locust,
-  # Python or nix-instantiate): unit tests, model agreement, the servers over
-  # HTTP and the binaries' command lines. Not bench_smoke (Python, wrk, PyPI)
-  # nor nix (nix-instantiate), which CI runs.
+  # The tests that run in the build sandbox: those that need only Rust and
+  # loopback (unit tests, model agreement, the servers over HTTP, the binaries'
+  # command lines). tests/nix_sandbox.rs reads this list and runs it the same way.
   cargoTestFlags = [
     "--lib"
     "--bins"

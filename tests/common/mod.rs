@@ -80,6 +80,12 @@ const TOOLS: &[(&str, &[&str], &str)] = &[
         &["--version"],
         "Debian: apt-get install nix-bin",
     ),
+    ("git", &["--version"], "Debian: apt-get install git"),
+    (
+        "unshare",
+        &["--version"],
+        "Debian: apt-get install util-linux iproute2 (unshare, mount, ip)",
+    ),
     (
         "shellcheck",
         &["--version"],

@@ -1,15 +1,20 @@
 # Evaluates a composition (arion-compose.nix by default) with the stand-in
-# Arion and returns the compose attributes, for tests/nix.rs:
+# Arion and returns the compose attributes, for tests/nix.rs. Without
+# `locustDir`, as plain `arion up` does (no module arguments):
 #
 #   nix-instantiate --eval --strict --json tests/nix/eval-arion.nix \
-#     --argstr composition "$PWD/arion-compose.nix" --argstr locustDir ./
-{ composition, locustDir }:
+#     --argstr composition "$PWD/arion-compose.nix" [--argstr locustDir ./]
+{
+  composition,
+  locustDir ? null,
+}:
 let
   evaluated = import ./stand-in-arion.nix {
+    pkgs = { };
     modules = [
       (/. + composition)
-      { _module.args.locustDir = locustDir; }
-    ];
+    ]
+    ++ (if locustDir == null then [ ] else [ { _module.args.locustDir = locustDir; } ]);
   };
 in
 {

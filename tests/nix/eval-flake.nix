@@ -28,6 +28,14 @@ let
       value;
 
   pick = output: describe "${output}.${system}" self.${output}.${system};
+
+  # The scripts of nix/apps.nix, as writeShellApplication writes them, with
+  # the images and compose file this flake builds.
+  pkgs = nixpkgs.legacyPackages.${system};
+  apps = nixpkgs.lib.callPackageWith pkgs (/. + root + "/nix/apps.nix") {
+    images.all = self.packages.${system}.images;
+    compose = nixpkgs.lib.callPackageWith pkgs (/. + root + "/nix/compose.nix") { };
+  };
 in
 {
   # Every output of every system, forced, not only the one described below.
@@ -40,4 +48,10 @@ in
   devShells = pick "devShells";
   checks = pick "checks";
   formatter = pick "formatter";
+  scripts = builtins.mapAttrs (_: app: app.script) (
+    removeAttrs apps [
+      "override"
+      "overrideDerivation"
+    ]
+  );
 }

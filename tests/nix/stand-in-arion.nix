@@ -1,18 +1,25 @@
-# A stand-in for Arion's module evaluation (src/nix/eval-composition.nix), for
-# tests/nix.rs and the stand-in pkgs.arion: just the options arion-compose.nix
-# sets, with Arion's option names, and the compose attributes Arion derives
-# from them. An unknown option or a value of the wrong type fails.
+# A stand-in for Arion's eval-composition.nix (hercules-ci/arion 3534dd9,
+# src/nix/eval-composition.nix, which nixpkgs' arion.eval/build call:
+# pkgs/by-name/ar/arion/package.nix @ 258b3c1), for tests/nix.rs and the stand-in
+# pkgs.arion: the same arguments, and just the options arion-compose.nix sets,
+# with Arion's names. Modules get `lib` and their `_module.args` (a value set
+# with lib.mkDefault yields to one set plainly, as in the module system); an
+# unknown option or a value of the wrong type fails.
 #
 # The real modules also emit, per service, empty `environment`, `sysctls` and
 # `volumes`, and an `x-arion` section; the tests compare only the fields the
-# seed's compose file sets.
-{ modules }:
+# seed's compose file sets. The real output was compared by hand (docs/nix.md).
+{
+  modules ? [ ],
+  uid ? "0",
+  pkgs,
+  hostNixStorePrefix ? "",
+}:
 let
   inherit (builtins)
     all
     attrNames
     concatStringsSep
-    filter
     foldl'
     isAttrs
     isFunction
@@ -22,11 +29,10 @@ let
     mapAttrs
     removeAttrs
     ;
+  lib = import ./stand-in-lib.nix;
 
   fail = message: throw "stand-in Arion: ${message}";
-
   strings = list: isList list && all isString list;
-
   onlyKnown =
     what: known: set:
     let
@@ -39,51 +45,54 @@ let
     else
       set;
 
-  # Modules that only set `_module.args` give the other modules their arguments.
-  isArgsModule = module: isAttrs module && attrNames module == [ "_module" ];
-  moduleArgs = foldl' (args: module: args // module._module.args) { } (filter isArgsModule modules);
+  given = {
+    inherit lib pkgs;
+    config = fail "the stand-in does not provide `config`";
+    options = fail "the stand-in does not provide `options`";
+  };
 
-  configModules = filter (module: !isArgsModule module) modules;
-
-  evalModule =
+  # Every module, called with lib and the module arguments all modules define.
+  evaluated = map (
     module:
     let
       f = if isPath module then import module else module;
     in
-    if isFunction f then
-      f (
-        {
-          config = fail "the stand-in does not provide `config`";
-          options = fail "the stand-in does not provide `options`";
-          lib = import ./stand-in-lib.nix;
-          pkgs = fail "the stand-in does not provide `pkgs`";
-        }
-        // moduleArgs
-      )
-    else
-      f;
+    onlyKnown "a module" [ "_module" "project" "services" ] (
+      # As the module system does: the arguments a module names, each looked
+      # up lazily, so a module may define its own `_module.args`.
+      if isFunction f then
+        f (mapAttrs (name: _: given.${name} or args.${name}) (builtins.functionArgs f))
+      else
+        f
+    )
+  ) modules;
 
-  definition =
-    if builtins.length configModules == 1 then
-      onlyKnown "the composition" [
-        "project"
-        "services"
-      ] (evalModule (builtins.head configModules))
-    else
-      fail "expects exactly one composition module, got ${toString (builtins.length configModules)}";
+  # mkDefault is mkOverride 1000; a plain definition has priority 100; the lowest wins.
+  priority = value: if value._type or null == "override" then value.priority else 100;
+  content = value: if value._type or null == "override" then value.content else value;
+  args = mapAttrs (_: content) (
+    foldl' (
+      chosen: module:
+      chosen
+      // mapAttrs (
+        name: value:
+        if chosen ? ${name} && priority chosen.${name} <= priority value then chosen.${name} else value
+      ) ((onlyKnown "_module" [ "args" ] (module._module or { })).args or { })
+    ) { } evaluated
+  );
+
+  merged = foldl' (all: module: all // removeAttrs module [ "_module" ]) { } evaluated;
 
   projectName =
     let
-      project = onlyKnown "project" [ "name" ] (definition.project or { });
+      project = onlyKnown "project" [ "name" ] (merged.project or { });
     in
     if isString (project.name or null) then project.name else fail "project.name must be a string";
 
   checkService =
     name: value:
     let
-      service =
-        (onlyKnown "services.${name}" [ "service" ] value).service
-          or (fail "services.${name} sets no service options");
+      service = (onlyKnown "services.${name}" [ "service" ] value).service;
       checked = onlyKnown "services.${name}.service" [
         "image"
         "links"
@@ -93,10 +102,9 @@ let
       ] service;
       check =
         option: valid: type:
-        if !(checked ? ${option}) || valid checked.${option} then
-          true
-        else
-          fail "services.${name}.service.${option} must be ${type}";
+        !(checked ? ${option})
+        || valid checked.${option}
+        || fail "services.${name}.service.${option} must be ${type}";
     in
     assert check "image" isString "a string";
     assert check "links" strings "a list of strings";
@@ -107,14 +115,14 @@ let
     ) "a string or a list of strings";
     checked;
 
-  services = mapAttrs checkService (definition.services or (fail "the composition has no services"));
-
+  services = mapAttrs checkService (merged.services or (fail "the composition has no services"));
   composeAttrs = {
     inherit services;
     networks.default.name = projectName;
     x-arion.project.name = projectName;
   };
 in
+assert isString uid && isString hostNixStorePrefix;
 {
   config = {
     project.name = projectName;

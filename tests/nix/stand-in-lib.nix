@@ -1,9 +1,13 @@
 # A stand-in for nixpkgs' lib, for tests/nix.rs: only the functions this
-# repository's Nix files call, each as strict as the real one about what it is
-# given (a missing file, an unknown argument or a wrong type fails here).
-#
-# Written for these tests, from the documented behaviour of nixpkgs' lib; CI has
-# no copy of nixpkgs to evaluate against.
+# repository's Nix files call, each taking the arguments the real one takes and
+# failing where it fails (a missing file, a non-path in a file set, a missing
+# function argument). Checked against nixpkgs.lib de42d44 (nix-community's
+# mirror of nixpkgs' lib/): fileset/default.nix (unions, difference, fileFilter,
+# toSource), customisation.nix (callPackageWith), meta.nix (getExe),
+# modules.nix (mkDefault = mkOverride 1000), importJSON/importTOML, genAttrs,
+# nameValuePair, mapAttrs', makeBinPath. CI has no copy of nixpkgs; that the
+# real lib.fileset selects what nix/sources.json says was checked by hand
+# (docs/nix.md).
 let
   inherit (builtins)
     all
@@ -80,12 +84,14 @@ let
     fileFilter =
       predicate: root:
       assert isFunction predicate || fail "fileset.fileFilter: the predicate must be a function";
-      # The predicate must accept what the real one passes.
+      # The real one passes one more attribute, so a predicate without `...` fails.
       assert
         builtins.isBool (predicate {
           name = "default.nix";
           type = "regular";
           hasExt = ext: ext == "nix";
+          "lib.fileset.fileFilter: The predicate function passed as the first argument must be able to handle extra attributes for future compatibility." =
+            null;
         })
         || fail "fileset.fileFilter: the predicate must return a boolean";
       {
@@ -130,8 +136,6 @@ in
 
   mapAttrs' = f: set: listToAttrs (map (name: f name set.${name}) (attrNames set));
 
-  mapAttrsToList = f: set: map (name: f name set.${name}) (attrNames set);
-
   importTOML = path: builtins.fromTOML (readFile (requirePath "importTOML" path));
 
   makeBinPath =
@@ -139,14 +143,23 @@ in
     assert isList packages || fail "makeBinPath: expected a list";
     concatStringsSep ":" (map (package: "${package}/bin") packages);
 
-  # Like the real one, but without its fallback to the package name: every
-  # program this flake runs must name itself.
+  # Without meta.mainProgram the real one warns and falls back to the name.
   getExe =
     package:
-    if package ? meta.mainProgram then
-      "${package}/bin/${package.meta.mainProgram}"
-    else
-      fail "getExe: ${package.name or "a value"} has no meta.mainProgram";
+    "${package}/bin/${
+      package.meta.mainProgram or (builtins.trace
+        "warning: getExe: ${package.name} does not have the meta.mainProgram attribute"
+        package.name
+      )
+    }";
+
+  importJSON = path: builtins.fromJSON (readFile (requirePath "importJSON" path));
+
+  mkDefault = content: {
+    _type = "override";
+    priority = 1000;
+    inherit content;
+  };
 
   # Calls a function (or the file holding one) with the attributes it names,
   # taken from `scope`, then `overrides`; a name in neither fails the call.
@@ -189,7 +202,5 @@ in
   # Helpers of the stand-in pkgs; not part of the real lib.
   _standIn = {
     inherit fail requirePath;
-    isStringLike = value: isString value || isPath value || value ? outPath;
-    allStrings = list: isList list && all isString list;
   };
 }

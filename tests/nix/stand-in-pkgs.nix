@@ -1,13 +1,21 @@
 # A stand-in for one system's nixpkgs package set, for tests/nix.rs: only the
-# packages and builders this flake calls. A builder takes the argument names
-# the real one documents (the subset this repository may use) and fails on any
-# other, so a misspelt argument is caught here instead of being silently
-# ignored or failing on a user's machine. Nothing is built: a "derivation" is a
-# record of what it was called with, which the tests read.
+# packages and builders this flake calls, each taking the arguments the real one
+# takes: closed where the real function's argument set is closed (a misspelt
+# argument fails, as it would on a user's machine), open where it has `...`.
+# Nothing is built: a "derivation" is a record of what it was called with.
+#
+# Read (nixpkgs, through the code index; the pinned revision b51242d itself was
+# not available, so these are the revisions the index holds):
+# - rust/build-rust-package/default.nix @ 00ed845 (buildRustPackage);
+# - trivial-builders/default.nix @ 00ee9b6 (writeShellApplication,
+#   symlinkJoin, linkFarm, writeText, runCommand);
+# - by-name/ar/arion/package.nix @ 258b3c1 (arion.eval, arion.build);
+# - docker/default.nix: only an old revision (0000bf7) and a fork's newer
+#   streamLayeredImage; the argument list below is that fork's, plus
+#   buildLayeredImage's own `compressor` and `meta`. Not verified at the pin.
 { lib, system }:
 let
   inherit (builtins)
-    attrNames
     concatStringsSep
     hashString
     isAttrs
@@ -16,15 +24,9 @@ let
     isPath
     isString
     mapAttrs
-    removeAttrs
     substring
     ;
-  inherit (lib._standIn)
-    fail
-    allStrings
-    isStringLike
-    requirePath
-    ;
+  inherit (lib._standIn) fail requirePath;
 
   # What the tests see of an argument: derivations by their store path, sources
   # by the files they were made from, paths as strings (never copied into the
@@ -73,36 +75,6 @@ let
 
   package = name: mkDrv "package" name { } { meta.mainProgram = name; };
 
-  # Fails when `args` has a name outside `known`.
-  onlyKnown =
-    what: known: args:
-    let
-      unknown = attrNames (removeAttrs args known);
-    in
-    unknown == [ ] || fail "${what} has no argument ${concatStringsSep ", " unknown}";
-
-  derivationArgs = [
-    "nativeBuildInputs"
-    "buildInputs"
-    "passthru"
-    "meta"
-    "preferLocalBuild"
-    "allowSubstitutes"
-  ];
-
-  # The OCI image configuration keys dockerTools passes through.
-  imageConfigKeys = [
-    "Cmd"
-    "Entrypoint"
-    "Env"
-    "ExposedPorts"
-    "Labels"
-    "StopSignal"
-    "User"
-    "Volumes"
-    "WorkingDir"
-  ];
-
   buildLayeredImage =
     args@{
       name,
@@ -110,28 +82,23 @@ let
       fromImage ? null,
       contents ? [ ],
       config ? { },
+      architecture ? null,
       created ? "1970-01-01T00:00:01Z",
+      uid ? 0,
+      gid ? 0,
+      uname ? "root",
+      gname ? "root",
+      maxLayers ? 100,
       extraCommands ? "",
       fakeRootCommands ? "",
       enableFakechroot ? false,
-      maxLayers ? 100,
       includeStorePaths ? true,
       passthru ? { },
       meta ? { },
       compressor ? "gz",
     }:
-    assert isString name || fail "buildLayeredImage: name must be a string";
-    assert tag == null || isString tag || fail "buildLayeredImage: tag must be a string";
-    assert created != "now" || fail "buildLayeredImage: created = \"now\" makes every build differ";
-    assert onlyKnown "buildLayeredImage's config" imageConfigKeys config;
-    assert
-      allStrings (config.Entrypoint or [ ]) || fail "buildLayeredImage: Entrypoint must be strings";
-    assert allStrings (config.Env or [ ]) || fail "buildLayeredImage: Env must be strings";
-    assert isList contents || isStringLike contents || fail "buildLayeredImage: contents";
-    mkDrv "docker-image" "${name}.tar.gz" args {
-      imageName = name;
-      imageTag = tag;
-    };
+    assert maxLayers > 1 || fail "buildLayeredImage: maxLayers must be greater than 1";
+    mkDrv "docker-image" "${name}.tar.gz" args { };
 
   writeText =
     name: text:
@@ -139,172 +106,144 @@ let
     mkDrv "text" name { inherit text; } { inherit text; };
 
   rustPlatform = {
+    # pkgs/build-support/rust/build-rust-package/default.nix @ 00ed845: open
+    # (`...`, the rest goes to stdenv.mkDerivation); one of cargoHash,
+    # cargoVendorDir or cargoLock must be set.
     buildRustPackage =
       args@{
-        pname,
-        version,
-        src,
+        src ? null,
         cargoLock ? null,
-        cargoHash ? null,
-        cargoTestFlags ? [ ],
+        cargoVendorDir ? null,
         ...
       }:
-      assert onlyKnown "buildRustPackage" (
-        derivationArgs
-        ++ [
-          "pname"
-          "version"
-          "src"
-          "cargoLock"
-          "cargoHash"
-          "cargoBuildFlags"
-          "cargoTestFlags"
-          "checkFlags"
-          "doCheck"
-          "postInstall"
-        ]
-      ) args;
       assert
-        (cargoLock == null) != (cargoHash == null) || fail "buildRustPackage: give cargoLock or cargoHash";
+        cargoLock != null || cargoVendorDir != null || args ? cargoHash
+        || fail "buildRustPackage: cargoHash, cargoVendorDir, or cargoLock must be set";
       assert cargoLock == null || requirePath "cargoLock.lockFile" cargoLock.lockFile != null;
-      assert allStrings cargoTestFlags || fail "buildRustPackage: cargoTestFlags must be strings";
-      assert
-        src._type or null == "stand-in-source" || fail "buildRustPackage: src must come from lib.fileset";
-      mkDrv "rust-package" "${pname}-${version}" args {
-        inherit pname version src;
+      mkDrv "rust-package" (args.name or "${args.pname}-${args.version}") args {
+        inherit src;
+        inherit (args) version;
         cargoDeps = mkDrv "cargo-vendor" "cargo-vendor-dir" { inherit cargoLock; } { };
       };
 
     cargoSetupHook = mkDrv "hook" "cargo-setup-hook.sh" { } { };
   };
 
-  stdenv = {
-    mkDerivation =
+  # Open: every other attribute becomes an environment variable.
+  stdenv.mkDerivation =
+    args: mkDrv "derivation" (args.name or "${args.pname}-${args.version}") args { };
+
+  runtimeShell = "${package "bash"}/bin/bash";
+
+  pkgs = {
+    inherit
+      lib
+      system
+      stdenv
+      rustPlatform
+      writeText
+      ;
+
+    runCommand =
+      name: env: script:
+      mkDrv "run-command" name (env // { buildCommand = script; }) { };
+
+    symlinkJoin =
       args@{
-        name,
-        src ? null,
+        name ? "${args.pname}-${args.version}",
+        paths,
+        stripPrefix ? "",
+        preferLocalBuild ? true,
+        allowSubstitutes ? false,
+        postBuild ? "",
+        failOnMissing ? stripPrefix == "",
         ...
       }:
-      assert onlyKnown "stdenv.mkDerivation" (
-        derivationArgs
-        ++ [
-          "name"
-          "src"
-          "cargoDeps"
-          "buildPhase"
-          "installPhase"
-          "checkPhase"
-          "doCheck"
-        ]
-      ) args;
-      mkDrv "derivation" name args { };
-  };
-in
-{
-  inherit
-    lib
-    system
-    stdenv
-    rustPlatform
-    writeText
-    ;
+      mkDrv "symlink-join" name args { };
 
-  runCommand =
-    name: env: script:
-    assert isString name || fail "runCommand: the name must be a string";
-    assert onlyKnown "runCommand's environment" derivationArgs env;
-    assert isString script || fail "runCommand: the script must be a string";
-    mkDrv "run-command" name (env // { buildCommand = script; }) { };
+    linkFarm =
+      name: entries:
+      assert isAttrs entries || isList entries || fail "linkFarm: entries";
+      mkDrv "link-farm" name { inherit entries; } { };
 
-  symlinkJoin =
-    args@{
-      name,
-      paths,
-      nativeBuildInputs ? [ ],
-      postBuild ? "",
-      passthru ? { },
-      meta ? { },
-    }:
-    mkDrv "symlink-join" name args { };
+    # pkgs/build-support/trivial-builders/default.nix @ 00ee9b6: closed; the
+    # script is written exactly as below (its build runs `bash -n` on it, and
+    # passthru.tests.shellcheck runs shellcheck; tests/nix.rs runs both).
+    writeShellApplication =
+      args@{
+        name,
+        text,
+        runtimeInputs ? [ ],
+        runtimeEnv ? null,
+        meta ? { },
+        passthru ? { },
+        checkPhase ? null,
+        excludeShellChecks ? [ ],
+        extraShellCheckFlags ? [ ],
+        bashOptions ? [
+          "errexit"
+          "nounset"
+          "pipefail"
+        ],
+        derivationArgs ? { },
+        inheritPath ? true,
+      }:
+      assert
+        runtimeEnv == null || fail "writeShellApplication: runtimeEnv is not rendered by the stand-in";
+      mkDrv "shell-application" name args {
+        meta = meta // {
+          mainProgram = name;
+        };
+        script = ''
+          #!${runtimeShell}
+          ${concatStringsSep "\n" (map (option: "set -o ${option}") bashOptions)}
+        ''
+        + (
+          if runtimeInputs != [ ] then
+            ''
 
-  linkFarm =
-    name: entries:
-    assert isAttrs entries || isList entries || fail "linkFarm: entries";
-    mkDrv "link-farm" name { inherit entries; } { };
+              export PATH="${lib.makeBinPath runtimeInputs}${if inheritPath then ":$PATH" else ""}"
+            ''
+          else
+            ""
+        )
+        + ''
 
-  writeShellApplication =
-    args@{
-      name,
-      text,
-      runtimeInputs ? [ ],
-      runtimeEnv ? null,
-      meta ? { },
-      passthru ? { },
-      checkPhase ? null,
-      excludeShellChecks ? [ ],
-      extraShellCheckFlags ? [ ],
-      bashOptions ? [
-        "errexit"
-        "nounset"
-        "pipefail"
-      ],
-      inheritPath ? true,
-      derivationArgs ? { },
-    }:
-    assert isString text || fail "writeShellApplication: text must be a string";
-    mkDrv "shell-application" name args {
-      meta = meta // {
-        mainProgram = name;
+          ${text}
+        '';
       };
+
+    # Open (mkshell/default.nix @ 07c9134: `...` goes to stdenv.mkDerivation).
+    mkShell = args: mkDrv "shell" (args.name or "nix-shell") args { };
+
+    dockerTools = {
+      inherit buildLayeredImage;
+      streamLayeredImage = buildLayeredImage;
+      fakeNss = mkDrv "package" "fake-nss" { } { };
     };
 
-  mkShell =
-    args@{
-      name ? "nix-shell",
-      packages ? [ ],
-      inputsFrom ? [ ],
-      nativeBuildInputs ? [ ],
-      buildInputs ? [ ],
-      shellHook ? "",
-    }:
-    mkDrv "shell" name args { };
+    python3Packages.locust = package "locust";
 
-  dockerTools = {
-    inherit buildLayeredImage;
-    streamLayeredImage = buildLayeredImage;
-    fakeNss = mkDrv "package" "fake-nss" { } { };
+    # pkgs/by-name/ar/arion/package.nix @ 258b3c1: eval and build pass this
+    # pkgs and every argument on to Arion's eval-composition.nix.
+    arion = package "arion" // {
+      eval = args@{ ... }: import ./stand-in-arion.nix ({ inherit pkgs; } // args);
+      build =
+        args@{ ... }:
+        writeText "docker-compose.yaml"
+          (import ./stand-in-arion.nix ({ inherit pkgs; } // args)).config.out.dockerComposeYamlText;
+    };
+
+    makeWrapper = mkDrv "hook" "make-wrapper-hook" { } { };
+    docker-client = package "docker";
+    docker-compose = package "docker-compose";
+    cargo = package "cargo";
+    rustc = package "rustc";
+    clippy = package "clippy";
+    rustfmt = package "rustfmt";
+    nixfmt = package "nixfmt";
+    jq = package "jq";
+    yq-go = package "yq";
   };
-
-  python3Packages.locust = package "locust";
-
-  arion = package "arion" // {
-    eval =
-      {
-        modules,
-        pkgs ? null,
-        uid ? "0",
-        hostNixStorePrefix ? "",
-      }:
-      import ./stand-in-arion.nix { inherit modules; };
-    build =
-      {
-        modules,
-        pkgs ? null,
-        uid ? "0",
-        hostNixStorePrefix ? "",
-      }:
-      writeText "docker-compose.yaml"
-        (import ./stand-in-arion.nix { inherit modules; }).config.out.dockerComposeYamlText;
-  };
-
-  makeWrapper = mkDrv "hook" "make-wrapper-hook" { } { };
-  docker-client = package "docker";
-  docker-compose = package "docker-compose";
-  cargo = package "cargo";
-  rustc = package "rustc";
-  clippy = package "clippy";
-  rustfmt = package "rustfmt";
-  nixfmt = package "nixfmt";
-  jq = package "jq";
-  yq-go = package "yq";
-}
+in
+pkgs
