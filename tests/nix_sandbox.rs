@@ -12,11 +12,12 @@
 //! - build and tests run as the hooks of nixpkgs
 //!   (`pkgs/build-support/rust/hooks/cargo-build-hook.sh` @ d1705c6 and
 //!   `cargo-check-hook.sh` @ e2ed640) run them: `cargo build --profile release
-//!   --target <host> --offline`, then `cargo test --profile release --target
-//!   <host> --frozen <cargoTestFlags> -- --test-threads=2`, with `cargoTestFlags`
-//!   read from `nix/package.nix` (buildRustPackage's `buildType` defaults to
-//!   "release" and `checkType` to `buildType`: `build-rust-package/default.nix`
-//!   @ 00ed845);
+//!   --target <host> --offline`, then `cargo test --profile <checkType> --target
+//!   <host> --frozen <cargoTestFlags> -- --test-threads=2`, with `checkType` and
+//!   `cargoTestFlags` read from `nix/package.nix` (buildRustPackage's `buildType`
+//!   defaults to "release" and `checkType` to `buildType`:
+//!   `build-rust-package/default.nix` @ 00ed845; for "debug" the hook passes no
+//!   `--profile`, so cargo's own test profile builds them);
 //! - every command runs with an empty environment but PATH, HOME (a folder that
 //!   does not exist, as Nix's `/homeless-shelter`), CARGO_HOME (holding only the
 //!   vendoring config the setup hook writes), CARGO_TARGET_DIR and TMPDIR, in new
@@ -127,6 +128,19 @@ fn cargo_test_flags() -> Vec<String> {
         .collect();
     assert!(!flags.is_empty(), "cargoTestFlags is empty");
     flags
+}
+
+/// The `--profile` of the check phase: `checkType` of `nix/package.nix`, else
+/// buildType's "release"; none for "debug", as cargo-check-hook.sh passes none.
+fn check_profile() -> Option<String> {
+    let text = fs::read_to_string(root().join("nix/package.nix")).expect("read nix/package.nix");
+    let check_type = text
+        .lines()
+        .map(str::trim)
+        .find_map(|line| line.strip_prefix("checkType = \""))
+        .and_then(|rest| rest.strip_suffix("\";"))
+        .unwrap_or("release");
+    (check_type != "debug").then(|| check_type.to_owned())
 }
 
 /// The host's target triple, which the hooks pass as `--target`.
@@ -335,16 +349,12 @@ impl Sandbox {
     /// cargo-check-hook.sh's `cargo test`, with nix/package.nix's cargoTestFlags.
     fn cargo_test(&self) -> Output {
         let flags = cargo_test_flags();
-        let mut args = vec![
-            "test",
-            "-j",
-            CORES,
-            "--profile",
-            "release",
-            "--target",
-            &self.triple,
-            "--frozen",
-        ];
+        let profile = check_profile();
+        let mut args = vec!["test", "-j", CORES];
+        if let Some(profile) = &profile {
+            args.extend(["--profile", profile.as_str()]);
+        }
+        args.extend(["--target", &self.triple, "--frozen"]);
         args.extend(flags.iter().map(String::as_str));
         args.extend(["--", "--test-threads", CORES]);
         self.run("cargo", &args)
