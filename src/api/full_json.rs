@@ -196,7 +196,7 @@ mod tests {
         let pattern = regex_automata::meta::Regex::new(NUMERIC_STRING_PATTERN).unwrap();
         let matches = |text: &str| pattern.is_match(text);
         let long_exponent = regex_automata::meta::Regex::new("[eE][+-]?[0-9]{3}").unwrap();
-        let mut rng = fastrand::Rng::with_seed(0x5EED_0F_1A_C5);
+        let mut rng = fastrand::Rng::with_seed(0x5EED_0F1A_C5C5);
         let pieces = [
             "0", "1", "9", "12", ".", "e", "E", "-", "+", " ", "\t", "\u{a0}", "\u{3000}",
             "\u{feff}", "x", "_", "inf", "nan", "1e5", "0x1", ",", "\n",
