@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{Server, output_with_timeout};
 
-/// Examples per operation and phase: enough to cover the coverage phase and
-/// a fuzzing sample in well under a minute per server.
+/// Examples per operation: the whole coverage phase and a fuzzing sample,
+/// in a few minutes per server on a busy machine.
 const MAX_EXAMPLES: &str = "50";
 
 #[test]
