@@ -493,3 +493,27 @@ fn head_and_unknown_routes() {
         (404, r#"{"detail":"Not Found"}"#)
     );
 }
+
+#[test]
+fn a_utf8_byte_order_mark_before_json_is_accepted_on_both_apis() {
+    // The lab's FastAPI read bodies with json.loads on bytes, which skips the mark.
+    let with_bom = |body: &str| [&b"\xEF\xBB\xBF"[..], body.as_bytes()].concat();
+    let lax_wine = wine_body(1.0).replacen("1.0", "\"1.0\"", 1);
+    let lax_batch = batch_body(2, 1.0).replacen("1.0", "true", 1);
+    for (api, fast, full) in [
+        ("no-batch", wine_body(1.0), lax_wine),
+        ("with-batch", batch_body(2, 1.0), lax_batch),
+    ] {
+        let server = Server::start(api);
+        for body in [fast, full] {
+            let plain = post_json(server.addr, body.as_bytes());
+            let marked = post_json(server.addr, &with_bom(&body));
+            assert_eq!(plain.status, 200, "{api}: {}", plain.text());
+            assert_eq!(
+                (marked.status, marked.text()),
+                (200, plain.text()),
+                "{api}: {body}"
+            );
+        }
+    }
+}

@@ -126,9 +126,12 @@ pub struct ValidationError {
     pub loc: Vec<Loc>,
     /// Human-readable message.
     pub msg: String,
-    /// The offending input (shared: FastAPI echoes the whole body in every
-    /// missing-field error, and one copy serves them all).
-    #[schema(value_type = Object)]
+    /// The offending input, any JSON value: `null` for a missing body, the
+    /// body as a string when it is not JSON, the value or row at `loc`, the
+    /// whole body for a missing field.
+    // Shared: FastAPI echoes the whole body in every missing-field error,
+    // and one copy serves them all.
+    #[schema(value_type = Value)]
     pub input: Arc<Value>,
     /// Extra context (limits, the JSON parser's message).
     #[serde(skip_serializing_if = "Option::is_none")]

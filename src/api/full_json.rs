@@ -7,6 +7,7 @@
 //! - [`lax_number`]: pydantic's lax coercion of a JSON value to a feature value.
 
 use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
 
 use super::fastapi_error::{NumberError, ValidationError};
 
@@ -50,6 +51,39 @@ pub fn lax_number(value: &Value) -> Result<f64, NumberError> {
         Err(NumberError::NotFinite)
     }
 }
+
+/// The OpenAPI schema of one feature value: what [`lax_number`] accepts.
+/// A JSON number, a boolean, or a string holding a decimal number with
+/// whitespace around it allowed ([`NUMERIC_STRING_PATTERN`]).
+pub fn lax_number_schema() -> OneOfBuilder {
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .description(Some("true is read as 1, false as 0")),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(NUMERIC_STRING_PATTERN))
+                .description(Some(
+                    "A number written as a string, surrounding whitespace allowed (\"13.2\", \" 1e3 \")",
+                )),
+        )
+}
+
+/// The strings [`lax_number`] reads as a number, as a regular expression that
+/// JSON Schema (ECMA-262), Python's `re` and Rust's `regex` read alike: Rust's
+/// `f64` syntax between Unicode whitespace (`str::trim`). It is narrower than
+/// the server in one way only: at most 200 integer digits and a two-digit
+/// exponent, so that every matching string is finite (the server also takes
+/// `"1e-400"` or `"1e200"`; it refuses `"1e400"`, which no pattern can tell apart).
+pub const NUMERIC_STRING_PATTERN: &str = concat!(
+    r"^[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*",
+    r"[+-]?([0-9]{1,200}(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2})?",
+    r"[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
+);
 
 /// Python's non-standard JSON number literals.
 const NON_FINITE_LITERALS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
@@ -155,6 +189,46 @@ mod tests {
                 .unwrap()
                 .contains("recursion")
         );
+    }
+
+    #[test]
+    fn the_numeric_string_pattern_matches_what_is_coerced() {
+        let pattern = regex_automata::meta::Regex::new(NUMERIC_STRING_PATTERN).unwrap();
+        let matches = |text: &str| pattern.is_match(text);
+        let long_exponent = regex_automata::meta::Regex::new("[eE][+-]?[0-9]{3}").unwrap();
+        let mut rng = fastrand::Rng::with_seed(0x5EED_0F1A_C5C5);
+        let pieces = [
+            "0", "1", "9", "12", ".", "e", "E", "-", "+", " ", "\t", "\u{a0}", "\u{3000}",
+            "\u{feff}", "x", "_", "inf", "nan", "1e5", "0x1", ",", "\n",
+        ];
+        let (mut agreed, mut accepted) = (0, 0);
+        for _ in 0..100_000 {
+            let text: String = (0..rng.usize(1..8))
+                .map(|_| pieces[rng.usize(..pieces.len())])
+                .collect();
+            let coerced = lax_number(&Value::String(text.clone())).is_ok();
+            // Every string the pattern names is coerced; within its bounds
+            // (exponents of at most two digits), exactly those are.
+            assert!(
+                !matches(&text) || coerced,
+                "{text:?} matches but is refused"
+            );
+            if !long_exponent.is_match(&text) {
+                assert_eq!(matches(&text), coerced, "{text:?}");
+                agreed += 1;
+                accepted += usize::from(coerced);
+            }
+        }
+        assert!(
+            accepted > 1_000 && agreed - accepted > 1_000,
+            "{accepted} of {agreed}"
+        );
+        // Outside them, the pattern names a subset: every match is accepted.
+        for text in ["1e200", "1e-400", "1e400", "1".repeat(201).as_str()] {
+            assert!(!matches(text), "{text}");
+        }
+        assert!(matches(&"9".repeat(200)) && matches(&format!("{}e99", "9".repeat(200))));
+        assert!(lax_number(&Value::String(format!("{}e99", "9".repeat(200)))).is_ok());
     }
 
     #[test]

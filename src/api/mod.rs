@@ -22,6 +22,26 @@ mod openapi;
 mod valid_body;
 mod with_batch;
 
+/// The two request readers, each alone, for the fuzz targets in `fuzz/`
+/// (which check that they never panic and always agree). Only built with the
+/// `fuzzing` feature: not part of the library's interface.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::valid_body::{self, without_bom};
+    use super::{RequestBody, ValidationError};
+
+    /// The fast reader, on a JSON body as the extractor gives it (past a byte order mark).
+    pub fn read_fast<T: RequestBody>(body: &[u8]) -> Option<T> {
+        T::parse_fast(without_bom(body))
+    }
+
+    /// The full reader and validation, on the same body.
+    pub fn read_full<T: RequestBody>(body: &[u8]) -> Result<T, Vec<ValidationError>> {
+        valid_body::read_full(without_bom(body))
+    }
+}
+
 pub use fastapi_error::{FastApiError, Loc, MAX_ERRORS, ValidationError};
 pub use no_batch::Wine;
 pub use valid_body::{BodyLimit, RequestBody, ValidBody};

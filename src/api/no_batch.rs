@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::fastapi_error::{Detail, Loc, ValidationError, ValidationErrors};
@@ -43,6 +43,7 @@ pub struct Prediction {
     request_body = Wine,
     responses(
         (status = 200, description = "The wine's class", body = Prediction),
+        (status = 400, description = "The body could not be read", body = Detail),
         (status = 413, description = "Body over the size limit", body = Detail),
         (status = 422, description = "Invalid body", body = ValidationErrors),
     )
@@ -106,13 +107,11 @@ impl RequestBody for Wine {
 
 impl PartialSchema for Wine {
     fn schema() -> RefOr<Schema> {
-        let mut object = ObjectBuilder::new()
-            .title(Some("Wine"))
-            .description(Some("One wine's 13 chemical measurements."));
+        let mut object = ObjectBuilder::new().title(Some("Wine")).description(Some(
+            "One wine's 13 chemical measurements. Other fields are ignored.",
+        ));
         for name in FEATURE_NAMES {
-            let property = ObjectBuilder::new()
-                .schema_type(Type::Number)
-                .title(Some(title(name)));
+            let property = full_json::lax_number_schema().title(Some(title(name)));
             object = object.property(name, property).required(name);
         }
         object.into()

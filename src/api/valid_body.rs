@@ -8,7 +8,8 @@
 //! 1. the whole body, at most [`BodyLimit`] bytes: 413 over it, 400 if it cannot be read;
 //! 2. an empty body is a missing body: 422 `missing`;
 //! 3. a body is JSON only under a JSON content type: 422 `model_attributes_type` otherwise;
-//! 4. the fast reader ([`RequestBody::parse_fast`]) for the plain bodies real
+//! 4. past a UTF-8 byte order mark, if any, the fast reader
+//!    ([`RequestBody::parse_fast`]) for the plain bodies real
 //!    clients send; anything it refuses goes to the full reader
 //!    ([`super::full_json`]) and [`RequestBody::validate`], which report every error.
 //!
@@ -92,10 +93,30 @@ fn decode<T: RequestBody>(is_json: bool, bytes: &[u8]) -> Result<T, Vec<Validati
         let text = String::from_utf8_lossy(bytes).into_owned();
         return Err(vec![ValidationError::not_an_object(Value::String(text))]);
     }
-    if let Some(body) = T::parse_fast(bytes) {
+    let json = without_bom(bytes);
+    if let Some(body) = T::parse_fast(json) {
         return Ok(body);
     }
-    T::validate(&full_json::parse(bytes)?)
+    read_full(json)
+}
+
+/// The UTF-8 byte order mark some clients (PowerShell, Windows editors) put
+/// before a JSON body.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A JSON body without its UTF-8 byte order mark, if it has one. FastAPI
+/// accepted such bodies: Starlette's `Request.json()` is `json.loads(body)`
+/// on bytes, and `json.loads` decodes bytes that start with the mark as
+/// `utf-8-sig`, dropping it (CPython `Lib/json/__init__.py`, `detect_encoding`).
+/// Positions in a `json_invalid` error then count from after the mark, as there.
+/// One comparison: the fast path stays as it was for every other body.
+pub(super) fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
+}
+
+/// Step 4's slow path alone: the full reader, then the body type's validation.
+pub(super) fn read_full<T: RequestBody>(json: &[u8]) -> Result<T, Vec<ValidationError>> {
+    T::validate(&full_json::parse(json)?)
 }
 
 /// `application/json` or any `application/*+json`, parameters ignored.
@@ -172,6 +193,48 @@ mod tests {
             kinds(true, b"{\n  \"a\": x"),
             [("json_invalid", vec![Loc::Key("body"), Loc::Index(9)])]
         );
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_before_json_is_skipped_as_fastapi_does() {
+        let bom = |body: &str| [UTF8_BOM, body.as_bytes()].concat();
+        let fast_wine = serde_json::to_string(&wine_json(1.5)).unwrap();
+        assert!(Wine::parse_fast(fast_wine.as_bytes()).is_some());
+        let mut slow_wine = wine_json(1.5);
+        slow_wine["alcohol"] = json!("1.5");
+        let slow_wine = slow_wine.to_string();
+        assert!(Wine::parse_fast(slow_wine.as_bytes()).is_none());
+        for body in [fast_wine, slow_wine] {
+            assert_eq!(
+                decode::<Wine>(true, &bom(&body)),
+                Ok(Wine([1.5; N_FEATURES]))
+            );
+        }
+        let fast_batch = r#"{"batches": [[2,2,2,2,2,2,2,2,2,2,2,2,2]]}"#;
+        let slow_batch = r#"{"batches": [[2,2,2,2,2,2,2,2,2,2,2,2,"2"]]}"#;
+        assert!(WineBatch::parse_fast(fast_batch.as_bytes()).is_some());
+        assert!(WineBatch::parse_fast(slow_batch.as_bytes()).is_none());
+        for body in [fast_batch, slow_batch] {
+            assert_eq!(
+                decode::<WineBatch>(true, &bom(body)),
+                Ok(WineBatch(vec![[2.0; N_FEATURES]]))
+            );
+        }
+
+        // Python counts error positions in the text after the mark, which alone is no JSON.
+        let located = |body: &[u8]| {
+            let errors = decode::<Wine>(true, body).unwrap_err();
+            (errors[0].kind, errors[0].loc.clone())
+        };
+        let at = |i| ("json_invalid", vec![Loc::Key("body"), Loc::Index(i)]);
+        assert_eq!(located(&bom("{\"a\": x")), at(6));
+        assert_eq!(located(UTF8_BOM), at(0));
+        // Only one mark, and only at the start, is skipped.
+        assert_eq!(located(&[UTF8_BOM, &bom("{}")].concat()), at(0));
+        assert_eq!(located(&[b" ", &bom("{}")[..]].concat()), at(1));
+        // A body that is not JSON is echoed as it came, mark included.
+        let errors = decode::<Wine>(false, &bom("{}")).unwrap_err();
+        assert_eq!(*errors[0].input, json!("\u{feff}{}"));
     }
 
     #[test]

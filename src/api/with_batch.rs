@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::fastapi_error::{Detail, Loc, MAX_ERRORS, ValidationError, ValidationErrors};
@@ -42,6 +42,7 @@ pub struct Predictions {
     request_body = WineBatch,
     responses(
         (status = 200, description = "Each row's class, in order", body = Predictions),
+        (status = 400, description = "The body could not be read", body = Detail),
         (status = 413, description = "Body over the size limit", body = Detail),
         (status = 422, description = "Invalid body", body = ValidationErrors),
     )
@@ -141,7 +142,7 @@ impl RequestBody for WineBatch {
 impl PartialSchema for WineBatch {
     fn schema() -> RefOr<Schema> {
         let row = ArrayBuilder::new()
-            .items(ObjectBuilder::new().schema_type(Type::Number))
+            .items(full_json::lax_number_schema())
             .min_items(Some(N_FEATURES))
             .max_items(Some(N_FEATURES))
             .description(Some(format!(

@@ -92,6 +92,11 @@ const TOOLS: &[(&str, &[&str], &str)] = &[
         "Debian: apt-get install shellcheck",
     ),
     (
+        "st",
+        &["--version"],
+        "schemathesis: pip install -r tests/schemathesis-requirements.txt (bash .ci/run puts it in a venv)",
+    ),
+    (
         "python3",
         &["-m", "venv", "--help"],
         "Python 3 with venv (Debian: apt-get install python3-venv)",
