@@ -12,6 +12,7 @@ use super::locust::{self, Locust};
 use super::locustfile::Locustfile;
 use super::served_model;
 use super::stack::LocalStack;
+use super::step_hook::StepHook;
 use super::{LabError, LabOptions, WebOptions};
 
 /// How long Locust may take to open its web UI.
@@ -61,8 +62,10 @@ async fn session(
     workers: u32,
     stop: &CancellationToken,
 ) -> Result<(), LabError> {
+    // The hook makes the workers die with their master (its point 3).
+    let hook = StepHook::write()?;
     let mut child = locust
-        .command(&[file.path()], &stack.locust_env(), workers)?
+        .command(&[file.path(), hook.path()], &stack.locust_env(), workers)?
         .args(["--web-host", &web.host, "--web-port", &web.port.to_string()])
         .spawn()
         .map_err(|source| LabError::LocustSpawn { source })?;
