@@ -694,7 +694,17 @@ fn without_locust_wine_lab_installs_the_pinned_one_once_even_twice_at_once() {
     let run = |name: &str| {
         let mut command = Command::new(binary("wine-lab"));
         command
-            .args(["--headless", "--users", "2", "--duration", "2s", "--out"])
+            // Enough requests for every target even on a busy machine.
+            .args([
+                "--headless",
+                "--users",
+                "8",
+                "--duration",
+                "4s",
+                "--workers",
+                "0",
+            ])
+            .arg("--out")
             .arg(scratch.path().join(name))
             .env("PATH", &bin)
             .env("XDG_CACHE_HOME", &cache)

@@ -64,7 +64,7 @@ impl Locust {
                 })
             }
             Ok(output) => Err(LabError::LocustVersionFailed {
-                program: PathBuf::from(&program),
+                program: named(&program, &leading_args),
                 status: output.status,
                 said: last_line(&String::from_utf8_lossy(&output.stderr)),
             }),
@@ -74,7 +74,7 @@ impl Locust {
                 })
             }
             Err(source) => Err(LabError::LocustUnrunnable {
-                program: PathBuf::from(&program),
+                program: named(&program, &leading_args),
                 source,
             }),
         }
@@ -136,16 +136,17 @@ impl Locust {
         }
         Ok(command)
     }
+}
 
-    /// How to name this Locust in messages: the program and its leading arguments.
-    pub fn display(&self) -> String {
-        let mut text = self.program.to_string_lossy().into_owned();
-        for arg in &self.leading_args {
-            text.push(' ');
-            text.push_str(&arg.to_string_lossy());
-        }
-        text
+/// The program and its leading arguments, as messages name them
+/// (`…/bin/python -m locust`).
+fn named(program: &OsString, leading_args: &[OsString]) -> PathBuf {
+    let mut text = program.clone();
+    for arg in leading_args {
+        text.push(" ");
+        text.push(arg);
     }
+    PathBuf::from(text)
 }
 
 /// A loopback port free now, for Locust's master. Another program could take
