@@ -6,8 +6,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 /// Settings shared by both modes.
 #[derive(Debug, Clone)]
 pub struct LabOptions {
@@ -39,7 +37,9 @@ pub const MAX_WORKERS: u32 = 64;
 
 /// Locust's HTTP client in the built-in locustfile: the lab's own file
 /// (`HttpUser`) or the same tasks on the faster client (`FastHttpUser`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Client {
     /// `HttpUser` (python-requests): the lab's locustfile.py, unchanged.
