@@ -1,10 +1,13 @@
 //! The main job end to end with real Locust: the headless sweep and its
-//! report, the web UI mode, and every way it can stop (Locust missing,
-//! failing requests, Ctrl-C, a crashing locustfile, a taken port).
+//! report (distributed, as by default, and with the fast client), the web UI
+//! mode, every way it can stop (Locust missing, failing requests, Ctrl-C,
+//! SIGKILL, a crashing locustfile, a taken port), and wine-lab installing its
+//! own Locust when there is none.
 //!
 //! These tests need the `locust` program (`pip install -r tests/requirements.txt`),
-//! so they are `#[ignore]`d by plain `cargo test` and run by
-//! `cargo test -- --include-ignored`, where a missing Locust fails them.
+//! or python3 and PyPI for the installation, so they are `#[ignore]`d by plain
+//! `cargo test` and run by `cargo test -- --include-ignored`, where a missing
+//! tool fails them.
 
 mod common;
 
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{Guarded, binary, request, send_raw};
 use serde_json::Value;
+use wine_lab::lab::options::DEFAULT_WORKERS;
 use wine_lab::lab::targets::{LOCUSTFILE, TARGETS};
 
 /// A report folder that does not exist yet, `name` inside a temporary folder that
@@ -93,6 +97,9 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
     assert_eq!(csv_rows, 1 + 2 * TARGETS.len());
 
     for step in steps {
+        // The default load generator: the lab's locustfile, distributed.
+        assert_eq!(step["client"], "http");
+        assert_eq!(step["workers"], DEFAULT_WORKERS);
         let dir = out.join(step["locust_output"].as_str().unwrap());
         for file in ["locust.html", "locust_stats.csv", "locust.log"] {
             assert!(dir.join(file).is_file(), "{}/{file} missing", dir.display());
@@ -201,8 +208,13 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
         "{seen:?}"
     );
     std::thread::spawn(move || for _ in lines {});
-    let locust_pids = children_of(child.0.id());
-    assert!(!locust_pids.is_empty(), "Locust runs as a child");
+    // Locust's master and its workers (announced once they are connected).
+    let locust_pids = descendants_of(child.0.id());
+    assert_eq!(
+        locust_pids.len(),
+        1 + DEFAULT_WORKERS as usize,
+        "{locust_pids:?}"
+    );
 
     // Swarm from the "browser", as the lab does.
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -257,10 +269,7 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
     assert!(status.success(), "{status:?}");
     std::thread::sleep(Duration::from_millis(200));
     for pid in locust_pids {
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "Locust {pid} outlived wine-lab"
-        );
+        assert!(!alive(pid), "Locust process {pid} outlived wine-lab");
     }
     assert!(
         TcpListener::bind(("127.0.0.1", port)).is_ok(),
@@ -276,14 +285,42 @@ fn ctrl_c(child: &std::process::Child) {
     assert_eq!(result, 0, "kill(-{}, SIGINT)", child.id());
 }
 
-/// Pids of a process's children.
+/// Pids of a process's children (of all its threads).
 fn children_of(pid: u32) -> Vec<u32> {
-    let path = format!("/proc/{pid}/task/{pid}/children");
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|entries| entries.filter_map(Result::ok).collect::<Vec<_>>())
+        .unwrap_or_default();
+    tasks
+        .iter()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
         .collect()
+}
+
+/// Pids of a process's children, their children, and so on.
+fn descendants_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = children_of(pid);
+    while let Some(child) = next.pop() {
+        found.push(child);
+        next.extend(children_of(child));
+    }
+    found
+}
+
+/// Whether `pid` still runs (a zombie, dead but not yet reaped, does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_owned())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z'))
 }
 
 #[test]
@@ -527,4 +564,235 @@ fn durations_in_every_documented_form_are_accepted() {
             text(&output.stderr)
         );
     }
+}
+
+#[test]
+#[ignore = "needs locust"]
+fn the_fast_client_in_one_process_loads_every_server_and_is_recorded() {
+    common::require("locust");
+    let (_scratch, out) = fresh_dir("fast");
+    let output = lab(&[
+        "--headless",
+        "--users",
+        "6",
+        "--duration",
+        "3s",
+        "--client",
+        "fast",
+        "--workers",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // Both files are in the report: the fast one imports the lab's tasks.
+    assert!(out.join("locustfile_fast.py").is_file() && out.join("locustfile.py").is_file());
+    let summary = read_json(&out.join("summary.json"));
+    let step = &summary["steps"][0];
+    assert_eq!(
+        (step["client"].as_str(), step["workers"].as_u64()),
+        (Some("fast"), Some(0))
+    );
+    let targets = step["targets"].as_array().unwrap();
+    for (target, reported) in TARGETS.iter().zip(targets) {
+        assert_eq!(reported["name"], target.name);
+        assert!(reported["requests"].as_u64().unwrap() > 0, "{reported}");
+        assert_eq!(reported["failures"], 0, "{reported}");
+    }
+    let log = std::fs::read_to_string(out.join("users-0006/locust.log")).unwrap();
+    assert!(!log.contains("Traceback"), "{log}");
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with("6,0,fast,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn the_fast_client_and_a_locustfile_exclude_each_other() {
+    let output = lab(&["--headless", "--client", "fast", "--locustfile", "x.py"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("cannot be used with"));
+    let output = lab(&["--headless", "--workers", "65"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
+
+#[test]
+#[ignore = "needs locust"]
+fn a_killed_wine_lab_leaves_no_locust_process_behind() {
+    common::require("locust");
+    let (_scratch, out) = fresh_dir("killed");
+    let mut child = Guarded(
+        Command::new(binary("wine-lab"))
+            .args([
+                "--headless",
+                "--users",
+                "4",
+                "--duration",
+                "60s",
+                "--workers",
+                "2",
+            ])
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The master and its two workers run.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut locust_pids = Vec::new();
+    while locust_pids.len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "Locust never ran: {locust_pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        locust_pids = descendants_of(child.0.id());
+    }
+    // SIGKILL: wine-lab cannot stop anything itself; the kernel tells the
+    // master (parent-death signal), which stops its workers.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while locust_pids.iter().any(|&pid| alive(pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "Locust outlived wine-lab: {:?}",
+            locust_pids
+                .iter()
+                .filter(|&&pid| alive(pid))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A folder holding only a `python3` link to the real interpreter: a PATH
+/// with Python and no Locust, as on a fresh machine.
+fn path_with_python_only(scratch: &Path) -> PathBuf {
+    let output = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = text(&output.stdout).trim().to_owned();
+    let bin = scratch.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(&python, bin.join("python3")).unwrap();
+    bin
+}
+
+#[test]
+#[ignore = "needs python3 (with venv) and PyPI: installs Locust"]
+fn without_locust_wine_lab_installs_the_pinned_one_once_even_twice_at_once() {
+    common::require("python3");
+    let scratch = tempfile::tempdir().unwrap();
+    let bin = path_with_python_only(scratch.path());
+    let cache = scratch.path().join("cache");
+    let run = |name: &str| {
+        let mut command = Command::new(binary("wine-lab"));
+        command
+            // Enough requests for every target even on a busy machine.
+            .args([
+                "--headless",
+                "--users",
+                "8",
+                "--duration",
+                "4s",
+                "--workers",
+                "0",
+            ])
+            .arg("--out")
+            .arg(scratch.path().join(name))
+            .env("PATH", &bin)
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("WINE_LAB_LOCUST")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    // Two first runs at once: each builds its own venv, one is kept.
+    let first: Vec<_> = ["first-a", "first-b"]
+        .map(|name| {
+            let mut command = run(name);
+            std::thread::spawn(move || {
+                common::output_with_timeout(&mut command, Duration::from_secs(900))
+            })
+        })
+        .into_iter()
+        .map(|thread| thread.join().unwrap())
+        .collect();
+    for output in &first {
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("no `locust` on PATH; installing locust=="),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("  pip: "),
+            "pip's progress is shown: {stderr}"
+        );
+    }
+    let venv = wine_lab::lab::locust_venv::venv_dir(&cache);
+    assert!(wine_lab::lab::locust_venv::is_complete(&venv));
+    let beside: Vec<_> = std::fs::read_dir(venv.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, [venv.file_name().unwrap()], "no build left behind");
+
+    // The next run reuses it, says so, and installs nothing.
+    let output = common::output_with_timeout(&mut run("again"), Duration::from_secs(180));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("using the Locust wine-lab installed in") && !stderr.contains("pip: "),
+        "{stderr}"
+    );
+    let summary = read_json(&scratch.path().join("again/summary.json"));
+    assert!(
+        summary["locust_version"]
+            .as_str()
+            .unwrap()
+            .contains(venv.to_str().unwrap()),
+        "{summary}"
+    );
+
+    // A venv whose marker is missing (an install cut short) is rebuilt.
+    std::fs::remove_file(venv.join(wine_lab::lab::locust_venv::COMPLETE_MARKER)).unwrap();
+    let output = common::output_with_timeout(&mut run("rebuilt"), Duration::from_secs(900));
+    let stderr = text(&output.stderr);
+    assert!(
+        output.status.success() && stderr.contains("installing"),
+        "{stderr}"
+    );
+    assert!(wine_lab::lab::locust_venv::is_complete(&venv));
+}
+
+#[test]
+fn without_python_the_installation_fails_with_exit_code_3() {
+    let scratch = tempfile::tempdir().unwrap();
+    let output = common::output_with_timeout(
+        Command::new(binary("wine-lab"))
+            .args(["--headless", "--out"])
+            .arg(scratch.path().join("out"))
+            .env("PATH", scratch.path())
+            .env("XDG_CACHE_HOME", scratch.path().join("cache"))
+            .env_remove("WINE_LAB_LOCUST"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = text(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("wine-lab: no Locust"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("python3-venv") && errors[0].contains("--locust"),
+        "{stderr}"
+    );
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
-use wine_lab::lab::options::{parse_spawn_rate, parse_step_duration};
-use wine_lab::lab::{self, LabOptions, Mode, SweepOptions, WebOptions};
+use wine_lab::lab::options::{DEFAULT_WORKERS, MAX_WORKERS, parse_spawn_rate, parse_step_duration};
+use wine_lab::lab::{self, Client, LabOptions, Mode, SweepOptions, WebOptions};
 use wine_lab::server;
 
 /// Load-test the wine lab's four servers with Locust, without Docker.
@@ -43,16 +43,21 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// Use this locustfile (default: the repository's locustfile.py, built in).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "client")]
     locustfile: Option<PathBuf>,
-    /// The Locust program.
-    #[arg(
-        long,
-        env = "WINE_LAB_LOCUST",
-        default_value = "locust",
-        value_name = "PROGRAM"
-    )]
-    locust: OsString,
+    /// Locust's HTTP client: http runs the lab's locustfile.py (HttpUser), fast the
+    /// same tasks on FastHttpUser (locustfile_fast.py), which needs less CPU per request.
+    #[arg(long, value_enum, default_value_t = Client::Http)]
+    client: Client,
+    /// Locust worker processes under one master (Locust's --processes); 0 runs Locust
+    /// as a single process.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_WORKERS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_WORKERS)))]
+    workers: u32,
+    /// The Locust program (default: `locust` on PATH, else the pinned Locust that
+    /// wine-lab installs once into a venv in ~/.cache/wine-lab).
+    #[arg(long, env = "WINE_LAB_LOCUST", value_name = "PROGRAM")]
+    locust: Option<OsString>,
     /// Put the servers on this port and the next three (default: free ports).
     #[arg(long, value_name = "PORT")]
     base_port: Option<u16>,
@@ -113,6 +118,8 @@ async fn run(args: Args) -> i32 {
         locustfile: args.locustfile,
         locust: args.locust,
         base_port: args.base_port,
+        workers: args.workers,
+        client: args.client,
     };
     let mode = if args.headless {
         let out = args.out.unwrap_or_else(|| {

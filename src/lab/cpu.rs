@@ -15,7 +15,8 @@ pub struct CpuReading {
 /// CPU used between two readings, in percent of one core.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CpuUse {
-    /// Locust (every child process that exited and was waited for).
+    /// Locust (every child process that exited and was waited for, with the
+    /// processes they waited for: a master's workers).
     pub locust_percent: f64,
     /// The four servers (this process).
     pub servers_percent: f64,
@@ -103,5 +104,23 @@ mod tests {
         assert!(used_by_waited_children() > children);
         let used = reading.use_since();
         assert!(used.locust_percent > 0.0, "{used:?}");
+    }
+
+    #[test]
+    fn a_grandchild_counts_once_its_parent_waited_for_it() {
+        // Locust's workers are its forks, waited for by the master before it
+        // exits: their time reaches us with the master's. Here the shell
+        // forks a subshell that burns CPU and waits for it, doing nothing itself.
+        let children = used_by_waited_children();
+        let status = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "(i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done) & wait",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let used = used_by_waited_children().saturating_sub(children);
+        assert!(used >= Duration::from_millis(50), "{used:?}");
     }
 }

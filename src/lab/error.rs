@@ -23,13 +23,18 @@ pub enum LabError {
     // Locust is not usable (exit code 3).
     /// No Locust program at all.
     #[error(
-        "Locust is not installed (no `{}` program found). Get it with `nix develop` (the dev shell has it) or `pip install locust`, or point --locust at it.",
+        "Locust is not installed (no `{}` program found, as --locust or WINE_LAB_LOCUST asked). Leave both out to let wine-lab install the pinned Locust in a venv of its own, or get it with `nix develop` or `pip install locust`.",
         program.display()
     )]
     LocustMissing {
         /// The program looked for.
         program: PathBuf,
     },
+    /// No Locust anywhere, and wine-lab could not install its own.
+    #[error(
+        "no Locust on PATH, and wine-lab could not install the pinned one: {0}. Or point --locust at a Locust, or use `nix run`."
+    )]
+    LocustInstall(#[source] super::locust_venv::InstallError),
     /// The program exists but could not be run (not executable, say).
     #[error("cannot run `{} --version`, so Locust cannot run here: {source}", program.display())]
     LocustUnrunnable {
@@ -247,7 +252,8 @@ impl LabError {
         match self {
             LabError::LocustMissing { .. }
             | LabError::LocustUnrunnable { .. }
-            | LabError::LocustVersionFailed { .. } => 3,
+            | LabError::LocustVersionFailed { .. }
+            | LabError::LocustInstall(_) => 3,
             LabError::RequestsFailed { .. } => 4,
             LabError::Interrupted | LabError::SweepInterrupted { .. } => 130,
             _ => 1,

@@ -14,11 +14,18 @@ use super::LabError;
 /// What Locust logs when its own CPU use limits the load it can generate.
 pub const CPU_WARNING: &str = "CPU usage above";
 
+/// How long Locust's master waits for its workers to connect before it gives
+/// up (`--expect-workers-max-wait`): without it, a worker that died on start
+/// would leave a headless step waiting for ever.
+const WORKERS_CONNECT_TIMEOUT_S: u32 = 30;
+
 /// The `locust` program and its version.
 #[derive(Debug, Clone)]
 pub struct Locust {
-    /// The program as given (`locust`, or a path).
+    /// The program as given (`locust`, or a path; a venv's `python`).
     pub program: OsString,
+    /// Arguments before Locust's own: `-m locust` for a venv's `python`.
+    pub leading_args: Vec<OsString>,
     /// `locust --version`'s first line, e.g. `locust 2.47.0 from … (Python 3.11.7)`.
     pub version: String,
 }
@@ -26,7 +33,16 @@ pub struct Locust {
 impl Locust {
     /// Finds Locust by running `<program> --version`; explains how to get it when absent.
     pub async fn find(program: OsString) -> Result<Self, LabError> {
+        Self::find_with(program, Vec::new()).await
+    }
+
+    /// Finds Locust run as `<program> <leading_args…> --version`.
+    pub async fn find_with(
+        program: OsString,
+        leading_args: Vec<OsString>,
+    ) -> Result<Self, LabError> {
         let output = Command::new(&program)
+            .args(&leading_args)
             .arg("--version")
             .stdin(Stdio::null())
             .output()
@@ -41,10 +57,14 @@ impl Locust {
                     .unwrap_or("locust (unknown version)")
                     .trim()
                     .to_owned();
-                Ok(Locust { program, version })
+                Ok(Locust {
+                    program,
+                    leading_args,
+                    version,
+                })
             }
             Ok(output) => Err(LabError::LocustVersionFailed {
-                program: PathBuf::from(&program),
+                program: named(&program, &leading_args),
                 status: output.status,
                 said: last_line(&String::from_utf8_lossy(&output.stderr)),
             }),
@@ -54,7 +74,7 @@ impl Locust {
                 })
             }
             Err(source) => Err(LabError::LocustUnrunnable {
-                program: PathBuf::from(&program),
+                program: named(&program, &leading_args),
                 source,
             }),
         }
@@ -62,7 +82,19 @@ impl Locust {
 
     /// A `locust -f <locustfile>[,<more>…]` command with the servers' URLs in
     /// its environment. The child is killed if this process dies or drops it.
-    pub fn command(&self, locustfiles: &[&Path], env: &[(String, String)]) -> Command {
+    ///
+    /// With `workers` above 0, Locust runs as a master that forks that many
+    /// worker processes (Locust's `--processes`), talking over a free
+    /// loopback port. The workers share the master's process group, which
+    /// [`terminate`] signals as a whole; they are Locust's children, and it
+    /// waits for them before exiting, so their CPU time reaches wine-lab's
+    /// [`super::cpu`] reading with the master's.
+    pub fn command(
+        &self,
+        locustfiles: &[&Path],
+        env: &[(String, String)],
+        workers: u32,
+    ) -> Result<Command, LabError> {
         let mut files = OsString::new();
         for (index, file) in locustfiles.iter().enumerate() {
             if index > 0 {
@@ -71,9 +103,22 @@ impl Locust {
             files.push(file);
         }
         let mut command = Command::new(&self.program);
+        command.args(&self.leading_args).arg("-f").arg(files);
+        if workers > 0 {
+            let port = free_loopback_port().map_err(|source| LabError::LocustSpawn { source })?;
+            let port = port.to_string();
+            // The master listens on loopback only (Locust's default is every
+            // address); the forked workers connect with --master-port.
+            command
+                .args(["--processes", &workers.to_string()])
+                .args(["--master-bind-host", "127.0.0.1"])
+                .args(["--master-bind-port", &port, "--master-port", &port])
+                .args([
+                    "--expect-workers-max-wait",
+                    &WORKERS_CONNECT_TIMEOUT_S.to_string(),
+                ]);
+        }
         command
-            .arg("-f")
-            .arg(files)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             // Its own process group: a Ctrl-C in the terminal reaches wine-lab
@@ -89,8 +134,26 @@ impl Locust {
                 Ok(())
             });
         }
-        command
+        Ok(command)
     }
+}
+
+/// The program and its leading arguments, as messages name them
+/// (`…/bin/python -m locust`).
+fn named(program: &OsString, leading_args: &[OsString]) -> PathBuf {
+    let mut text = program.clone();
+    for arg in leading_args {
+        text.push(" ");
+        text.push(arg);
+    }
+    PathBuf::from(text)
+}
+
+/// A loopback port free now, for Locust's master. Another program could take
+/// it before Locust binds it; Locust then fails to start and says so.
+fn free_loopback_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// Waits for Locust to exit on its own, or stops it (SIGTERM, then SIGKILL
@@ -108,19 +171,29 @@ pub async fn wait_or_stop(
     }
 }
 
-/// SIGTERM, a grace period, then SIGKILL.
+/// SIGTERM, a grace period, then SIGKILL, to Locust's whole process group:
+/// the master and the workers it forked (they have no parent-death signal of
+/// their own: Linux clears it on fork).
 pub async fn terminate(child: &mut Child) -> std::io::Result<()> {
-    if let Some(pid) = child.id() {
-        // SAFETY: kill(2) on our own child's pid; it has not been reaped (id() is Some).
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
-    }
+    signal_group(child, libc::SIGTERM);
     match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
         Ok(status) => status.map(|_| ()),
         Err(_) => {
+            signal_group(child, libc::SIGKILL);
             child.kill().await?;
             Ok(())
+        }
+    }
+}
+
+/// Sends `signal` to the process group Locust leads ([`Locust::command`]
+/// makes it a group leader).
+fn signal_group(child: &Child, signal: libc::c_int) {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) on the group of our own child, which has not been
+        // reaped (id() is Some), so its pid, the group's id, is not reused.
+        unsafe {
+            libc::kill(-(pid as libc::pid_t), signal);
         }
     }
 }

@@ -7,8 +7,9 @@
 //!   user count, with a [`progress`] line.
 //! - [`targets`]: the four servers and the Locust tasks that load them;
 //!   [`stack`] runs the servers in this process, serving the [`served_model`].
-//! - [`locust`]: Locust as a child process, running the [`locustfile`];
-//!   [`cpu`]: how much CPU each side used.
+//! - [`locust`]: Locust as a child process (one, or a master and its
+//!   workers), running the [`locustfile`]; [`locust_venv`]: Locust installed
+//!   by wine-lab when there is none; [`cpu`]: how much CPU each side used.
 //! - [`stats`]: reading Locust's numbers (final and on time thanks to the
 //!   [`step_hook`]); [`report`]: the report's data and its renderings (text,
 //!   CSV, HTML, chart).
@@ -16,6 +17,7 @@
 pub mod cpu;
 mod error;
 pub mod locust;
+pub mod locust_venv;
 pub mod locustfile;
 pub mod options;
 pub mod progress;
@@ -30,7 +32,7 @@ pub mod targets;
 pub mod web;
 
 pub use error::LabError;
-pub use options::{LabOptions, Mode, SweepOptions, WebOptions};
+pub use options::{Client, LabOptions, Mode, SweepOptions, WebOptions};
 
 use tokio_util::sync::CancellationToken;
 
@@ -43,9 +45,21 @@ pub async fn run(
     mode: &Mode,
     stop: CancellationToken,
 ) -> Result<(), LabError> {
-    let locust = Locust::find(options.locust.clone()).await?;
+    let locust = find_locust(options, &stop).await?;
     match mode {
         Mode::Web(web) => web::run(&locust, options, web, stop).await,
         Mode::Sweep(sweep) => sweep::run(&locust, options, sweep, stop).await.map(drop),
+    }
+}
+
+/// The Locust given with `--locust`; else `locust` on PATH (the Nix wrapper
+/// puts one there); else wine-lab's own venv, installed on first use.
+async fn find_locust(options: &LabOptions, stop: &CancellationToken) -> Result<Locust, LabError> {
+    if let Some(program) = &options.locust {
+        return Locust::find(program.clone()).await;
+    }
+    match Locust::find("locust".into()).await {
+        Err(LabError::LocustMissing { .. }) => locust_venv::locust(stop).await,
+        found => found,
     }
 }

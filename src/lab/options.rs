@@ -15,10 +15,57 @@ pub struct LabOptions {
     pub model: Option<PathBuf>,
     /// Use this locustfile instead of the repository's (compiled in).
     pub locustfile: Option<PathBuf>,
-    /// The Locust program.
-    pub locust: OsString,
+    /// The Locust program given (`--locust`); `None` looks for `locust` on
+    /// PATH, else uses (or makes) wine-lab's own venv ([`super::locust_venv`]).
+    pub locust: Option<OsString>,
     /// Servers on this port and the three after it; free ports when `None`.
     pub base_port: Option<u16>,
+    /// Locust worker processes under one master; 0 runs Locust as one process.
+    pub workers: u32,
+    /// Which of the two built-in locustfiles runs (unless `locustfile` is given).
+    pub client: Client,
+}
+
+/// The default of `--workers`: Locust worker processes under one master.
+///
+/// Two, from the trial on this 2-core machine (50 users, 12 s, HttpUser:
+/// 1 process 1,767 requests/s, 2 workers 3,058). Still to be measured properly
+/// with 1, 2 and 4 on a quiet machine (the coordinator's task).
+pub const DEFAULT_WORKERS: u32 = 2;
+
+/// The most `--workers` accepted: far more processes than cores only adds
+/// switching (Locust's own advice is one per core).
+pub const MAX_WORKERS: u32 = 64;
+
+/// Locust's HTTP client in the built-in locustfile: the lab's own file
+/// (`HttpUser`) or the same tasks on the faster client (`FastHttpUser`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Client {
+    /// `HttpUser` (python-requests): the lab's locustfile.py, unchanged.
+    Http,
+    /// `FastHttpUser` (geventhttpclient): locustfile_fast.py, same tasks.
+    Fast,
+}
+
+impl Client {
+    /// The value of `--client` (and of the report's `client`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Client::Http => "http",
+            Client::Fast => "fast",
+        }
+    }
+
+    /// Locust's name for the User class the client runs.
+    pub fn user_class(self) -> &'static str {
+        match self {
+            Client::Http => "HttpUser",
+            Client::Fast => "FastHttpUser",
+        }
+    }
 }
 
 /// Which of the lab's two ways to run.

@@ -21,7 +21,7 @@ use super::stack::LocalStack;
 use super::stats;
 use super::step_hook::StepHook;
 use super::targets::TARGETS;
-use super::{LabError, SweepOptions};
+use super::{Client, LabError, SweepOptions};
 
 /// What a step needs from the sweep around it.
 pub struct StepContext<'a> {
@@ -29,6 +29,10 @@ pub struct StepContext<'a> {
     pub locust: &'a Locust,
     /// The locustfile it runs.
     pub locustfile: &'a Locustfile,
+    /// Which built-in locustfile that is; `None` for a `--locustfile`.
+    pub client: Option<Client>,
+    /// Locust's worker processes (0: one process).
+    pub workers: u32,
     /// The servers it loads.
     pub stack: &'a LocalStack,
     /// The sweep's settings.
@@ -55,10 +59,13 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
     let log = File::create(&log_path).map_err(report_error)?;
     let log_err = log.try_clone().map_err(report_error)?;
     let hook = StepHook::write()?;
+    // In distributed mode the master, which has the statistics, writes the
+    // CSV; the hook is loaded by the workers too and does nothing there.
     let mut command = context.locust.command(
         &[context.locustfile.path(), hook.path()],
         &context.stack.locust_env(),
-    );
+        context.workers,
+    )?;
     command
         .arg("--headless")
         .args(["--users", &users.to_string()])
@@ -72,6 +79,8 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log_err));
 
+    // The workers are the master's children, waited for by it before it
+    // exits, so this reading, taken once the master was waited for, counts them.
     let cpu = CpuReading::now();
     let mut child = command
         .spawn()
@@ -102,16 +111,22 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
             log: log_path.clone(),
         }
     })?;
+    // Each Locust process warns for itself, the workers in the same log.
     let locust_cpu_warning = log_text.contains(locust::CPU_WARNING);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let generating_processes = context.workers.max(1);
     Ok(Step {
         users,
         spawn_rate,
         duration_s: seconds,
+        workers: context.workers,
+        client: context.client,
         locust_cpu_percent: cpu_use.locust_percent,
         locust_cpu_warning,
         load_generator_limited: report::load_generator_limited(
             cpu_use.locust_percent,
             locust_cpu_warning,
+            generating_processes.min(cores),
         ),
         servers_cpu_percent: cpu_use.servers_percent,
         locust_output,

@@ -1,12 +1,15 @@
-//! wine-lab's Python hook, loaded beside the locustfile in each sweep step, for
-//! two Locust 2.47 behaviours that made a step's numbers wrong:
+//! wine-lab's Python hook, loaded beside the locustfile in each sweep step (and
+//! in the web mode), for three Locust 2.47 behaviours, two of which made a
+//! step's numbers wrong:
 //!
 //! - its `--csv` files are rewritten every second and not at exit, so a step's
 //!   CSV missed its last second of requests: the hook writes them once more
 //!   after Locust stopped (the numbers Locust prints in its summary);
 //! - its `--run-time` timer counts from gevent's cached clock, so on a busy
 //!   machine a step could end as soon as it started, with no requests: the
-//!   hook brings that clock up to date first.
+//!   hook brings that clock up to date first;
+//! - the worker processes of `--workers` outlived a killed wine-lab: the hook
+//!   gives each the parent-death signal that fork cleared.
 //!
 //! See `step_hook.py` for the Locust source each relies on.
 
@@ -61,6 +64,7 @@ mod tests {
         let path = hook.path().to_owned();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("events.quit.add_listener") && text.contains("update_now"));
+        assert!(text.contains("PDEATHSIG"));
         drop(hook);
         assert!(!path.exists());
     }

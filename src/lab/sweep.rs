@@ -52,12 +52,14 @@ pub async fn run(
     // leaves no folder behind to block the next attempt.
     let prepared = std::fs::create_dir_all(out)
         .map_err(report_error)
-        .and_then(|()| Locustfile::kept_in(options.locustfile.as_deref(), out));
+        .and_then(|()| Locustfile::kept_in(options.locustfile.as_deref(), options.client, out));
     let result = match &prepared {
         Ok(locustfile) => {
             let context = StepContext {
                 locust,
                 locustfile,
+                client: options.locustfile.is_none().then_some(options.client),
+                workers: options.workers,
                 stack: &stack,
                 sweep,
                 stop: &stop,

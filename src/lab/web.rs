@@ -4,6 +4,7 @@
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -11,6 +12,7 @@ use super::locust::{self, Locust};
 use super::locustfile::Locustfile;
 use super::served_model;
 use super::stack::LocalStack;
+use super::step_hook::StepHook;
 use super::{LabError, LabOptions, WebOptions};
 
 /// How long Locust may take to open its web UI.
@@ -25,10 +27,10 @@ pub async fn run(
 ) -> Result<(), LabError> {
     check_web_port_free(web).await?;
     let served = served_model::load_or_train(options.model.as_deref())?;
-    let file = Locustfile::temporary(options.locustfile.as_deref())?;
+    let file = Locustfile::temporary(options.locustfile.as_deref(), options.client)?;
     eprintln!("model sha256 {}; {}", served.sha256, locust.version);
     let stack = LocalStack::start_announced(served.model, options.base_port).await?;
-    let result = session(locust, &file, &stack, web, &stop).await;
+    let result = session(locust, &file, &stack, web, options.workers, &stop).await;
     let stopped = stack.stop().await;
     result?;
     stopped.map_err(|source| LabError::ServerFailed { source })
@@ -57,10 +59,13 @@ async fn session(
     file: &Locustfile,
     stack: &LocalStack,
     web: &WebOptions,
+    workers: u32,
     stop: &CancellationToken,
 ) -> Result<(), LabError> {
+    // The hook makes the workers die with their master (its point 3).
+    let hook = StepHook::write()?;
     let mut child = locust
-        .command(&[file.path()], &stack.locust_env())
+        .command(&[file.path(), hook.path()], &stack.locust_env(), workers)?
         .args(["--web-host", &web.host, "--web-port", &web.port.to_string()])
         .spawn()
         .map_err(|source| LabError::LocustSpawn { source })?;
@@ -78,7 +83,12 @@ async fn session(
         {
             return Err(LabError::WebUiNeverStarted { status });
         }
-        if listens(ui_host, web.port).await {
+        // With workers, the UI is announced once they are all connected:
+        // a swarm started before would be refused.
+        if listens(ui_host, web.port).await
+            && (workers == 0
+                || workers_connected(ui_host, web.port).await >= Some(u64::from(workers)))
+        {
             break;
         }
         if stop.is_cancelled() || Instant::now() > deadline {
@@ -112,6 +122,33 @@ async fn session(
         Ok(Some(status)) => Err(LabError::LocustExited { status }),
         Err(source) => Err(LabError::LocustWait { source }),
     }
+}
+
+/// How many workers Locust's master at `host:port` has, from its web UI's
+/// `/stats/requests` (its `worker_count`); `None` if it does not say yet.
+///
+/// One HTTP/1.0 GET to the Locust wine-lab started, on loopback, answered
+/// whole and the connection closed (HTTP/1.0 has no chunking): a few lines
+/// rather than an HTTP client crate.
+async fn workers_connected(host: &str, port: u16) -> Option<u64> {
+    let get = async {
+        let mut stream = TcpStream::connect((host, port)).await.ok()?;
+        let request = format!("GET /stats/requests HTTP/1.0\r\nHost: {host}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        if !head.starts_with("HTTP/1.") || head.split_whitespace().nth(1) != Some("200") {
+            return None;
+        }
+        let stats: serde_json::Value = serde_json::from_str(body).ok()?;
+        stats["worker_count"].as_u64()
+    };
+    tokio::time::timeout(Duration::from_secs(2), get)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Whether something accepts connections at `host:port` (a host that

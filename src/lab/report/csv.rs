@@ -2,10 +2,13 @@
 //! number of the report in columns a spreadsheet can plot.
 
 use super::Summary;
+use crate::lab::Client;
 
 /// The header of `summary.csv`.
-const HEADER: [&str; 15] = [
+const HEADER: [&str; 17] = [
     "users",
+    "workers",
+    "client",
     "server",
     "locust_name",
     "rows_per_request",
@@ -32,6 +35,8 @@ pub fn summary_csv(summary: &Summary) -> String {
         for t in &step.targets {
             let _ = writer.write_record([
                 step.users.to_string(),
+                step.workers.to_string(),
+                step.client.map_or("", Client::as_str).to_owned(),
                 t.server.clone(),
                 t.name.clone(),
                 t.rows_per_request.to_string(),
@@ -67,9 +72,10 @@ mod tests {
         let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), summary.steps.len() * 4);
         assert_eq!(&rows[4][0], summary.steps[1].users.to_string());
-        assert_eq!(&rows[3][1], "batch-64");
-        assert_eq!(&rows[2][8], "", "a missing percentile is an empty cell");
+        assert_eq!((&rows[4][1], &rows[4][2]), ("0", "http"));
+        assert_eq!(&rows[3][3], "batch-64");
+        assert_eq!(&rows[2][10], "", "a missing percentile is an empty cell");
         let step = sample_step(50, 95.0);
-        assert_eq!(&rows[4][14], step.load_generator_limited.to_string());
+        assert_eq!(&rows[4][16], step.load_generator_limited.to_string());
     }
 }

@@ -50,10 +50,11 @@ pub fn index_html(summary: &Summary) -> String {
     for step in &summary.steps {
         let _ = writeln!(
             html,
-            "<h2>{} users</h2>\n<p>Spawn rate {}/s, {} s. Locust used {:.0}% of a CPU core, the four servers {:.0}%. Locust's own report: <a href=\"{dir}/locust.html\">HTML</a>, <a href=\"{dir}/locust_stats.csv\">CSV</a>, <a href=\"{dir}/locust.log\">log</a>.</p>",
+            "<h2>{} users</h2>\n<p>Spawn rate {}/s, {} s, Locust: {}. Locust used {:.0}% of a CPU core, the four servers {:.0}%. Locust's own report: <a href=\"{dir}/locust.html\">HTML</a>, <a href=\"{dir}/locust_stats.csv\">CSV</a>, <a href=\"{dir}/locust.log\">log</a>.</p>",
             step.users,
             step.spawn_rate,
             step.duration_s,
+            escape(&step.load_generator()),
             step.locust_cpu_percent,
             step.servers_cpu_percent,
             dir = escape(&step.locust_output),

@@ -15,10 +15,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::options::Client;
 use super::stats::TargetStats;
 
-/// Locust's CPU use (percent of one core) from which it, not the servers,
-/// limits the measurement; Locust itself warns at the same level.
+/// Locust's CPU use (percent of one core, per core it can use) from which it,
+/// not the servers, limits the measurement; Locust itself warns at the same
+/// level, each of its processes for itself.
 pub const LOAD_GENERATOR_LIMIT_PERCENT: f64 = 90.0;
 
 /// Everything a sweep measured, as written to `summary.json`.
@@ -87,7 +89,11 @@ pub struct Step {
     pub spawn_rate: f64,
     /// Seconds the step ran.
     pub duration_s: u64,
-    /// Locust's CPU time over the step, in percent of one core.
+    /// Locust's worker processes under its master; 0: Locust ran as one process.
+    pub workers: u32,
+    /// Locust's HTTP client (the built-in locustfile); `None` for a `--locustfile`.
+    pub client: Option<Client>,
+    /// Locust's CPU time over the step (master and workers), in percent of one core.
     pub locust_cpu_percent: f64,
     /// Whether Locust logged its own high-CPU warning.
     pub locust_cpu_warning: bool,
@@ -102,6 +108,16 @@ pub struct Step {
 }
 
 impl Step {
+    /// Which load generator ran, e.g. `FastHttpUser, 2 workers`.
+    pub fn load_generator(&self) -> String {
+        let client = self.client.map_or("own locustfile", Client::user_class);
+        match self.workers {
+            0 => format!("{client}, one process"),
+            1 => format!("{client}, 1 worker"),
+            workers => format!("{client}, {workers} workers"),
+        }
+    }
+
     /// Failed requests over all targets.
     pub fn failures(&self) -> u64 {
         self.targets.iter().map(|t| t.failures).sum()
@@ -119,9 +135,16 @@ impl Step {
     }
 }
 
-/// Whether a step was limited by the load generator.
-pub fn load_generator_limited(locust_cpu_percent: f64, cpu_warning: bool) -> bool {
-    cpu_warning || locust_cpu_percent >= LOAD_GENERATOR_LIMIT_PERCENT
+/// Whether a step was limited by the load generator, which could use
+/// `usable_cores` cores: its processes generating load (the workers, or the
+/// one process), at most the machine's cores.
+pub fn load_generator_limited(
+    locust_cpu_percent: f64,
+    cpu_warning: bool,
+    usable_cores: u32,
+) -> bool {
+    cpu_warning
+        || locust_cpu_percent >= LOAD_GENERATOR_LIMIT_PERCENT * f64::from(usable_cores.max(1))
 }
 
 fn ms(value: Option<f64>) -> String {
@@ -203,9 +226,11 @@ pub(crate) mod tests {
             users,
             spawn_rate: f64::from(users),
             duration_s: 5,
+            workers: 0,
+            client: Some(Client::Http),
             locust_cpu_percent,
             locust_cpu_warning: false,
-            load_generator_limited: load_generator_limited(locust_cpu_percent, false),
+            load_generator_limited: load_generator_limited(locust_cpu_percent, false, 1),
             servers_cpu_percent: 20.0,
             locust_output: format!("users-{users:04}"),
             targets,
@@ -237,11 +262,26 @@ pub(crate) mod tests {
             busy.bottleneck_note()
                 .is_some_and(|note| note.contains("the load generator, not the servers"))
         );
-        assert!(load_generator_limited(10.0, true));
+        assert!(load_generator_limited(10.0, true, 1));
         assert!(!load_generator_limited(
             LOAD_GENERATOR_LIMIT_PERCENT - 0.1,
-            false
+            false,
+            1
         ));
+        // Two workers on two cores: one saturated core is not the limit yet.
+        assert!(!load_generator_limited(120.0, false, 2));
+        assert!(load_generator_limited(
+            2.0 * LOAD_GENERATOR_LIMIT_PERCENT,
+            false,
+            2
+        ));
+        assert!(load_generator_limited(95.0, false, 0));
+        let mut step = sample_step(10, 40.0);
+        assert_eq!(step.load_generator(), "HttpUser, one process");
+        (step.workers, step.client) = (2, Some(Client::Fast));
+        assert_eq!(step.load_generator(), "FastHttpUser, 2 workers");
+        step.client = None;
+        assert!(step.load_generator().starts_with("own locustfile"));
     }
 
     #[test]

@@ -11,10 +11,11 @@ const COLUMN_WIDTHS: [usize; 8] = [9, 8, 9, 7, 7, 9, 11, 11];
 /// The step as a text table with a heading and, if needed, the bottleneck note.
 pub fn step_table(step: &Step) -> String {
     let mut out = format!(
-        "{} users (spawn rate {}/s, {} s): Locust used {:.0}% of a CPU core, the four servers {:.0}%\n",
+        "{} users (spawn rate {}/s, {} s; Locust: {}): Locust used {:.0}% of a CPU core, the four servers {:.0}%\n",
         step.users,
         step.spawn_rate,
         step.duration_s,
+        step.load_generator(),
         step.locust_cpu_percent,
         step.servers_cpu_percent
     );
