@@ -10,7 +10,7 @@
 //! - [`locust`]: Locust as a child process, running the [`locustfile`];
 //!   [`cpu`]: how much CPU each side used.
 //! - [`stats`]: reading Locust's numbers (final and on time thanks to the
-//!   [`step_hook`]); [`report`]: the report's data and its renderings (text,
+//!   [`step_hook`]), and the servers' own `/metrics` ([`server_metrics`]); [`report`]: the report's data and its renderings (text,
 //!   CSV, HTML, chart).
 
 pub mod cpu;
@@ -21,6 +21,7 @@ pub mod options;
 pub mod progress;
 pub mod report;
 pub mod served_model;
+pub mod server_metrics;
 pub mod stack;
 pub mod stats;
 pub mod step;
