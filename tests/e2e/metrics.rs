@@ -1,0 +1,81 @@
+//! Each server container's `GET /metrics`, read over the stack's network from
+//! a one-off Locust container (the server images are scratch: no shell to
+//! `exec` into), and checked against what Locust counted.
+
+use wine_lab::lab::server_metrics::{Exposition, MEASURED_ROUTE};
+use wine_lab::lab::targets::TARGETS;
+use wine_lab::metrics::{REQUESTS_TOTAL, ROWS_PREDICTED};
+
+use super::locust::Run;
+use super::project::Project;
+use std::time::Duration;
+
+/// Reads every server's `/metrics` via `via` and checks, per server: its
+/// `/predict` requests (all answered 200) are at least Locust's count for
+/// its request name and at most `users` more (requests Locust dropped when
+/// it stopped may still have been answered), and rows predicted are
+/// requests × the batch size. Returns one line per server; panics with
+/// every problem found.
+pub fn check_against_locust(
+    project: &Project,
+    via: &str,
+    servers: &[String],
+    port: u16,
+    run: &Run,
+    users: u32,
+) -> Vec<String> {
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|service| format!("http://{service}:{port}/metrics"))
+        .collect();
+    let answers = project.fetch(via, &urls, Duration::from_secs(30));
+    let mut lines = Vec::new();
+    let mut problems = Vec::new();
+    for (service, answer) in servers.iter().zip(answers) {
+        let Some(target) = TARGETS.iter().find(|t| t.service == service) else {
+            problems.push(format!("{service}: not a target of the lab"));
+            continue;
+        };
+        if answer.status != Some(200) {
+            problems.push(format!("{service}: {answer:?}"));
+            continue;
+        }
+        let exposition = match Exposition::parse(&answer.body) {
+            Ok(exposition) => exposition,
+            Err(error) => {
+                problems.push(format!("{service}: {error}"));
+                continue;
+            }
+        };
+        let route = ("route", MEASURED_ROUTE);
+        let ok = exposition.sum(REQUESTS_TOTAL, &[route, ("status", "200")]) as u64;
+        let all = exposition.sum(REQUESTS_TOTAL, &[route]) as u64;
+        let rows = exposition.sum(ROWS_PREDICTED, &[]) as u64;
+        let sent = run.stats.get(target.name).map_or(0, |row| row.requests);
+        lines.push(format!(
+            "  {service:<10} /metrics: {ok} requests answered 200 ({all} in all), {rows} rows; Locust counted {sent} {}",
+            target.name
+        ));
+        if sent == 0 || ok < sent || ok > sent + u64::from(users) {
+            problems.push(format!(
+                "{service}: {ok} requests answered 200, Locust counted {sent} (at most {users} more may have been dropped by Locust)"
+            ));
+        }
+        if all != ok {
+            problems.push(format!("{service}: {} requests not answered 200", all - ok));
+        }
+        if rows != ok * u64::from(target.rows_per_request) {
+            problems.push(format!(
+                "{service}: {rows} rows predicted for {ok} requests of {} rows",
+                target.rows_per_request
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "/metrics disagrees with Locust:\n  {}\n{}",
+        problems.join("\n  "),
+        lines.join("\n")
+    );
+    lines
+}
