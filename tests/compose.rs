@@ -178,7 +178,6 @@ fn five_container_stack_on_docker() {
                 &servers,
                 images.spec.port,
                 &run,
-                users,
             );
             checks.iter().for_each(|line| log(line));
         },

@@ -11,18 +11,21 @@ use super::project::Project;
 use std::time::Duration;
 
 /// Reads every server's `/metrics` via `via` and checks, per server: its
-/// `/predict` requests (all answered 200) are at least Locust's count for
-/// its request name and at most `users` more (requests Locust dropped when
-/// it stopped may still have been answered), and rows predicted are
-/// requests × the batch size. Returns one line per server; panics with
-/// every problem found.
+/// `/predict` requests were all answered 200, are not fewer than Locust's
+/// count for its request name (nor zero), and rows predicted are requests ×
+/// the batch size. Returns one line per server; panics with every problem found.
+///
+/// Not an equality: the stack's Locust CSV misses its last second of
+/// requests (Locust 2.47 rewrites it every second, not at exit; the lab's
+/// step hook fixes that, src/lab/step_hook.rs), and requests in flight when
+/// Locust stops are answered but not counted. A run here: 469 batch-64
+/// requests counted by Locust, 483 answered.
 pub fn check_against_locust(
     project: &Project,
     via: &str,
     servers: &[String],
     port: u16,
     run: &Run,
-    users: u32,
 ) -> Vec<String> {
     let urls: Vec<String> = servers
         .iter()
@@ -56,9 +59,9 @@ pub fn check_against_locust(
             "  {service:<10} /metrics: {ok} requests answered 200 ({all} in all), {rows} rows; Locust counted {sent} {}",
             target.name
         ));
-        if sent == 0 || ok < sent || ok > sent + u64::from(users) {
+        if sent == 0 || ok < sent {
             problems.push(format!(
-                "{service}: {ok} requests answered 200, Locust counted {sent} (at most {users} more may have been dropped by Locust)"
+                "{service}: {ok} requests answered 200, fewer than the {sent} Locust counted"
             ));
         }
         if all != ok {
