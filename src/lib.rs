@@ -10,6 +10,7 @@
 //! - [`train`]: growing the forest with smartcore.
 //! - [`model_file`]: the versioned, checksummed model file.
 //! - [`api`]: the two HTTP APIs (routes, request validation, FastAPI-shaped errors, OpenAPI).
+//! - [`metrics`]: what a server reports at `GET /metrics` (Prometheus text format).
 //! - [`server`]: serving an API until a stop signal, draining in-flight requests.
 //! - [`lab`]: the main job: the four servers and Locust, interactive or as a latency report.
 //! - [`duration`]: durations on the command line, one parser for both binaries.
@@ -21,6 +22,7 @@ pub mod duration;
 pub mod features;
 pub mod lab;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod model_file;
 pub mod server;

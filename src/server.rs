@@ -5,6 +5,7 @@
 mod accept;
 mod body_guard;
 mod memory;
+mod timing;
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,9 +21,11 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::{Level, debug, info, warn};
 
 use crate::api::{self, Api};
+use crate::metrics::ServerMetrics;
 use crate::model::WineModel;
 use accept::{AcceptErrors, Next};
 use body_guard::BodyGuard;
+use timing::Timed;
 
 /// How long in-flight requests may take to finish after a stop signal before
 /// the server exits anyway (well under Docker's 10 s kill timeout).
@@ -193,7 +196,13 @@ pub async fn serve_with_limits(
             ),
         ));
     }
-    let mut router = api::router(options.api, model, options.max_body_bytes);
+    let metrics = ServerMetrics::new();
+    let mut router = api::router_with_metrics(
+        options.api,
+        model,
+        options.max_body_bytes,
+        Arc::clone(&metrics),
+    );
     if options.log_requests {
         router = router.layer(
             TraceLayer::new_for_http()
@@ -201,11 +210,14 @@ pub async fn serve_with_limits(
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         );
     }
-    let service = BodyGuard::new(
-        router,
-        options.max_body_bytes,
-        max_body_memory,
-        limits.body_read_timeout,
+    let service = Timed::new(
+        BodyGuard::new(
+            router,
+            options.max_body_bytes,
+            max_body_memory,
+            limits.body_read_timeout,
+        ),
+        metrics,
     );
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())

@@ -2,7 +2,8 @@
 //! built without a registry and checked against deploy/images.json, the
 //! repository's own docker-compose.yml (the file users run) started under a unique
 //! project name on an internal network, Locust headless inside it against the four
-//! servers, a prompt exit of every server on SIGTERM, and nothing left after `down`,
+//! servers, each server's `GET /metrics` read over the stack's network and checked
+//! against Locust's counts, a prompt exit of every server on SIGTERM, and nothing left after `down`,
 //! also when a step fails. This is the only test of what users run with
 //! `docker-compose up`, so a broken image, port, environment, model path or
 //! shutdown path shows up here. Helpers: tests/e2e.
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use e2e::images::{self, SERVER_DOCKERFILE, Spec, phase};
 use e2e::project::Project;
-use e2e::{locust, log, repo};
+use e2e::{locust, log, metrics, repo};
 
 /// The request names of locustfile.py, one per server.
 const REQUEST_NAMES: [&str; 4] = ["batch-1", "batch-32", "batch-64", "0:batch"];
@@ -147,7 +148,7 @@ fn five_container_stack_on_docker() {
         }
     });
 
-    phase(
+    let run = phase(
         &format!("Locust headless: {users} users, {run_time}"),
         || {
             let run = locust::headless(
@@ -164,6 +165,21 @@ fn five_container_stack_on_docker() {
                 "the Locust run failed:\n  {}",
                 problems.join("\n  ")
             );
+            run
+        },
+    );
+
+    phase(
+        "GET /metrics of each server, from the Locust container",
+        || {
+            let checks = metrics::check_against_locust(
+                &project,
+                LOCUST_SERVICE,
+                &servers,
+                images.spec.port,
+                &run,
+            );
+            checks.iter().for_each(|line| log(line));
         },
     );
 

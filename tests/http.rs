@@ -517,3 +517,97 @@ fn a_utf8_byte_order_mark_before_json_is_accepted_on_both_apis() {
         }
     }
 }
+
+/// Reads `GET /metrics` of the server at `addr`, checking its content type.
+fn read_metrics(addr: std::net::SocketAddr) -> wine_lab::lab::server_metrics::Exposition {
+    let response = send_raw(addr, &request("GET", "/metrics", None, b""));
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some(wine_lab::metrics::CONTENT_TYPE)
+    );
+    wine_lab::lab::server_metrics::Exposition::parse(&response.text()).unwrap()
+}
+
+#[test]
+fn metrics_count_requests_by_route_and_status_and_rows_predicted() {
+    use wine_lab::metrics::{
+        IN_FLIGHT, REQUEST_DURATION, REQUESTS_TOTAL, ROWS_PREDICTED, START_TIME,
+    };
+    let mut rng = fastrand::Rng::with_seed(11);
+    for (api, rows) in [("no-batch", 1), ("with-batch", 64)] {
+        let server = Server::start(api);
+        let ok = rng.usize(3..20);
+        let body = if api == "no-batch" {
+            wine_body(1.0)
+        } else {
+            batch_body(rows, 1.0)
+        };
+        for _ in 0..ok {
+            assert_eq!(post_json(server.addr, body.as_bytes()).status, 200);
+        }
+        let invalid = rng.usize(1..5);
+        for _ in 0..invalid {
+            assert_eq!(post_json(server.addr, b"{}").status, 422);
+        }
+        assert_eq!(
+            send_raw(server.addr, &request("GET", "/nope", None, b"")).status,
+            404
+        );
+        let metrics = read_metrics(server.addr);
+        let count = |route: &str, status: &str| {
+            metrics.sum(REQUESTS_TOTAL, &[("route", route), ("status", status)])
+        };
+        assert_eq!(count("/predict", "200"), ok as f64, "{api}");
+        assert_eq!(count("/predict", "422"), invalid as f64, "{api}");
+        assert_eq!(count("unmatched", "404"), 1.0, "{api}");
+        assert_eq!(
+            metrics.sum(ROWS_PREDICTED, &[]),
+            (ok * rows) as f64,
+            "{api}"
+        );
+        // This scrape itself is the one request in flight.
+        assert_eq!(metrics.sum(IN_FLIGHT, &[]), 1.0, "{api}");
+        let buckets = metrics.buckets(REQUEST_DURATION, &[("route", "/predict")]);
+        assert_eq!(
+            buckets.last(),
+            Some(&(f64::INFINITY, (ok + invalid) as f64))
+        );
+        assert!(
+            buckets.first().is_some_and(|&(le, _)| le <= 5e-6),
+            "{buckets:?}"
+        );
+        assert!(
+            buckets
+                .iter()
+                .any(|&(le, _)| (1.0..f64::INFINITY).contains(&le))
+        );
+        let started = metrics.sum(START_TIME, &[]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            started > now - 600.0 && started <= now,
+            "{started} vs {now}"
+        );
+        // The previous scrape is counted by the next.
+        let again = read_metrics(server.addr);
+        assert_eq!(
+            again.sum(REQUESTS_TOTAL, &[("route", "/metrics"), ("status", "200")]),
+            1.0
+        );
+    }
+}
+
+#[test]
+fn openapi_documents_metrics_as_text() {
+    for api in ["no-batch", "with-batch"] {
+        let server = Server::start(api);
+        let spec = send_raw(server.addr, &request("GET", "/openapi.json", None, b"")).json();
+        let content = &spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+        let types: Vec<&String> = content.as_object().unwrap().keys().collect();
+        assert_eq!(types.len(), 1, "{api}: {content}");
+        assert!(types[0].starts_with("text/plain"), "{api}: {content}");
+    }
+}

@@ -796,3 +796,72 @@ fn without_python_the_installation_fails_with_exit_code_3() {
         "{stderr}"
     );
 }
+
+/// The servers' own figures (from `/metrics` around each step) beside
+/// Locust's: they count the same requests, batch-64 predicts 64 rows per
+/// request, and its server-side median is above batch-1's and no-batch's,
+/// since it parses and classifies 64 rows where they do one (about 7 times
+/// the instructions per request; a property of the work, not of timing).
+#[test]
+#[ignore = "needs locust"]
+fn server_side_latency_orders_batch_64_above_batch_1_and_no_batch() {
+    common::require("locust");
+    let (_scratch, out) = fresh_dir("server-side");
+    let output = lab(&[
+        "--headless",
+        "--users",
+        "10",
+        "--duration",
+        "5s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let summary = read_json(&out.join("summary.json"));
+    let step = &summary["steps"][0];
+    let sides = step["server_side"].as_array().unwrap();
+    assert_eq!(sides.len(), TARGETS.len(), "{step}");
+    let users = step["users"].as_u64().unwrap();
+    let mut p50 = std::collections::HashMap::new();
+    for (target, locust) in TARGETS.iter().zip(step["targets"].as_array().unwrap()) {
+        let side = sides
+            .iter()
+            .find(|side| side["server"] == target.service)
+            .unwrap_or_else(|| panic!("{}: {step}", target.service));
+        let served = side["requests"].as_u64().unwrap();
+        let sent = locust["requests"].as_u64().unwrap();
+        // Locust drops the requests in flight when a step ends; the server
+        // may still have answered them.
+        assert!(
+            (sent..=sent + users).contains(&served),
+            "{}: server {served}, Locust {sent}",
+            target.service
+        );
+        assert_eq!(
+            side["rows_predicted"].as_u64().unwrap(),
+            served * u64::from(target.rows_per_request),
+            "{}",
+            target.service
+        );
+        let (median, p99) = (
+            side["p50_ms"].as_f64().unwrap(),
+            side["p99_ms"].as_f64().unwrap(),
+        );
+        assert!(median > 0.0 && median <= p99, "{side}");
+        assert!(side["cpu_percent"].as_f64().unwrap() > 0.0, "{side}");
+        p50.insert(target.service, median);
+    }
+    assert!(
+        p50["batch-64"] > p50["batch-1"] && p50["batch-64"] > p50["no-batch"],
+        "server-side medians: {p50:?}"
+    );
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(
+        csv.lines().next().unwrap().contains("server_p50_ms"),
+        "{csv}"
+    );
+    assert!(stdout.contains("srv p50 ms"), "{stdout}");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("histogram_quantile"), "the method is said");
+}

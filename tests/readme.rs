@@ -40,3 +40,34 @@ fn the_settings_table_shows_the_client_limit_defaults() {
         "{row}"
     );
 }
+
+/// The metrics table names every metric the servers export, as src/metrics.rs spells it.
+#[test]
+fn the_metrics_table_names_every_metric() {
+    let readme = readme();
+    use wine_lab::metrics::{
+        IN_FLIGHT, REQUEST_DURATION, REQUESTS_TOTAL, ROWS_PREDICTED, START_TIME,
+    };
+    for name in [
+        REQUESTS_TOTAL,
+        REQUEST_DURATION,
+        ROWS_PREDICTED,
+        IN_FLIGHT,
+        START_TIME,
+    ] {
+        assert!(
+            readme
+                .lines()
+                .any(|line| line.starts_with(&format!("| `{name}"))),
+            "README's metrics table has no row for {name}"
+        );
+    }
+    let rendered = wine_lab::metrics::ServerMetrics::new().render();
+    for line in rendered.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap_or_default();
+        assert!(
+            readme.contains(&format!("`{name}")),
+            "README does not name {name}"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //! | `GET /` | greeting | greeting |
 //! | `POST /predict` | one named wine -> `{"Prediction": 1}` | rows -> `{"Prediction": [1, ...]}` |
 //! | `GET /openapi.json`, `GET /docs` | OpenAPI description, Swagger UI | same |
+//! | `GET /metrics` | Prometheus metrics ([`crate::metrics`]) | same |
 //!
 //! A `POST /predict` goes: the [`ValidBody`] extractor (`valid_body.rs`: the
 //! body within its limit, the fast reader `fast_json.rs` or the full one
@@ -58,6 +59,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::metrics::{self, ServerMetrics};
 use crate::model::WineModel;
 
 /// Which of the lab's two servers to be.
@@ -115,11 +117,24 @@ impl FromStr for Api {
 /// Default request body limit: 1 MiB, about 15,000 rows of 13 numbers.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The router of one API, serving `model`, refusing bodies over `max_body_bytes` with 413.
+/// The router of one API, serving `model`, refusing bodies over `max_body_bytes` with 413,
+/// with metrics of its own.
 pub fn router(api: Api, model: Arc<WineModel>, max_body_bytes: usize) -> Router {
+    router_with_metrics(api, model, max_body_bytes, ServerMetrics::new())
+}
+
+/// [`router`], counting rows predicted in `metrics` and serving them at
+/// `GET /metrics` (the server times requests into the same `metrics`).
+pub fn router_with_metrics(
+    api: Api,
+    model: Arc<WineModel>,
+    max_body_bytes: usize,
+    metrics: Arc<ServerMetrics>,
+) -> Router {
     let body_limit = BodyLimit(max_body_bytes);
     let state = AppState {
         model,
+        metrics,
         body_limit,
         greeting: Bytes::from(serde_json::to_vec(api.greeting()).unwrap_or_default()),
         openapi: Bytes::from(openapi::document(api)),
@@ -133,6 +148,7 @@ pub fn router(api: Api, model: Arc<WineModel>, max_body_bytes: usize) -> Router 
         .route("/predict", predict)
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(openapi::swagger_ui))
+        .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(body_limit.layer())
@@ -149,6 +165,7 @@ pub fn payload_too_large(limit: usize) -> Response {
 /// lock), the body limit and the pre-encoded constant answers.
 struct AppState {
     model: Arc<WineModel>,
+    metrics: Arc<ServerMetrics>,
     body_limit: BodyLimit,
     greeting: Bytes,
     openapi: Bytes,
@@ -175,6 +192,27 @@ async fn greet(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /openapi.json`: this API's description.
 async fn openapi_json(State(state): State<Arc<AppState>>) -> Response {
     json(StatusCode::OK, state.openapi.clone())
+}
+
+/// `GET /metrics`: this server's metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = openapi::TAG,
+    responses((
+        status = 200,
+        description = "This server's metrics in the Prometheus text exposition format 0.0.4: requests by route and status, request durations, rows predicted, requests in flight, start time",
+        body = String,
+        content_type = "text/plain; version=0.0.4"
+    ))
+)]
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
+    );
+    response
 }
 
 /// 404 for unknown paths, as FastAPI answers.

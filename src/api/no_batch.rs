@@ -52,7 +52,9 @@ pub(super) async fn predict_one(
     State(state): State<Arc<AppState>>,
     ValidBody(Wine(features)): ValidBody<Wine>,
 ) -> Response {
-    answer(state.model.predict(&features))
+    let class = state.model.predict(&features);
+    state.metrics.predicted(1);
+    answer(class)
 }
 
 /// The answer for each class the model can predict, encoded once.

@@ -12,11 +12,11 @@ use super::Api;
 pub(super) const TAG: &str = "wine classifier";
 
 #[derive(OpenApi)]
-#[openapi(paths(super::greet, super::no_batch::predict_one))]
+#[openapi(paths(super::greet, super::no_batch::predict_one, super::metrics_text))]
 struct NoBatchApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(super::greet, super::with_batch::predict_batch))]
+#[openapi(paths(super::greet, super::with_batch::predict_batch, super::metrics_text))]
 struct WithBatchApi;
 
 /// The OpenAPI description of one API.

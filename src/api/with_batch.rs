@@ -52,7 +52,9 @@ pub(super) async fn predict_batch(
     ValidBody(WineBatch(rows)): ValidBody<WineBatch>,
 ) -> Response {
     let classes = rows.iter().map(|row| state.model.predict(row));
-    super::json(StatusCode::OK, encode_predictions(classes))
+    let body = encode_predictions(classes);
+    state.metrics.predicted(rows.len());
+    super::json(StatusCode::OK, body)
 }
 
 /// `{"Prediction":[a,b,...]}` as bytes, written straight from the classes

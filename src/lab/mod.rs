@@ -11,7 +11,7 @@
 //!   workers), running the [`locustfile`]; [`locust_venv`]: Locust installed
 //!   by wine-lab when there is none; [`cpu`]: how much CPU each side used.
 //! - [`stats`]: reading Locust's numbers (final and on time thanks to the
-//!   [`step_hook`]); [`report`]: the report's data and its renderings (text,
+//!   [`step_hook`]), and the servers' own `/metrics` ([`server_metrics`]); [`report`]: the report's data and its renderings (text,
 //!   CSV, HTML, chart).
 
 pub mod cpu;
@@ -23,6 +23,7 @@ pub mod options;
 pub mod progress;
 pub mod report;
 pub mod served_model;
+pub mod server_metrics;
 pub mod stack;
 pub mod stats;
 pub mod step;

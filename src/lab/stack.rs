@@ -1,14 +1,22 @@
 //! The four servers of the lab, in this process, on loopback: what Docker
 //! Compose runs as four containers, without Docker.
+//!
+//! Each server runs on a thread of its own with a one-thread runtime, as
+//! `wine-server --threads 1` does: its CPU use is that thread's CPU clock,
+//! which the report shows per server (the four share one process, so the
+//! process's figures cannot tell them apart), and no server's requests wait
+//! behind another's on a shared runtime.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
+use std::thread::JoinHandle;
+
 use tokio_util::sync::CancellationToken;
 
 use super::LabError;
+use super::cpu::ThreadCpuClock;
 use super::targets::{TARGETS, Target};
 use crate::api::DEFAULT_MAX_BODY_BYTES;
 use crate::model::WineModel;
@@ -21,6 +29,8 @@ pub struct LocalServer {
     pub target: Target,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The CPU clock of its thread (`None` where the OS has none).
+    pub cpu_clock: Option<ThreadCpuClock>,
 }
 
 impl LocalServer {
@@ -35,7 +45,7 @@ pub struct LocalStack {
     /// The servers, in [`TARGETS`] order.
     pub servers: Vec<LocalServer>,
     stop: CancellationToken,
-    tasks: JoinSet<io::Result<()>>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
 }
 
 impl LocalStack {
@@ -43,7 +53,7 @@ impl LocalStack {
     /// on free ports when `base_port` is `None`.
     pub async fn start(model: Arc<WineModel>, base_port: Option<u16>) -> io::Result<Self> {
         let stop = CancellationToken::new();
-        let mut tasks = JoinSet::new();
+        let mut threads = Vec::new();
         let mut servers = Vec::new();
         for (offset, target) in (0u16..).zip(TARGETS) {
             let port = match base_port {
@@ -59,28 +69,49 @@ impl LocalStack {
                 Ok(listener) => listener,
                 Err(error) => {
                     stop.cancel();
-                    while tasks.join_next().await.is_some() {}
+                    join_all(threads).await?;
                     return Err(error);
                 }
             };
             let addr = listener.local_addr()?;
+            // The listener moves to the server's own runtime.
+            let listener = listener.into_std()?;
             let options = ServerOptions {
                 api: target.api,
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 log_requests: false,
             };
-            tasks.spawn(server::serve(
-                listener,
-                Arc::clone(&model),
-                options,
-                stop.clone(),
-            ));
-            servers.push(LocalServer { target, addr });
+            let model = Arc::clone(&model);
+            let server_stop = stop.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("server {}", target.service))
+                .spawn(move || {
+                    let runtime = server::runtime(Some(1))?;
+                    runtime.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        server::serve(listener, model, options, server_stop).await
+                    })
+                });
+            let thread = match spawned {
+                Ok(thread) => thread,
+                Err(error) => {
+                    stop.cancel();
+                    join_all(threads).await?;
+                    return Err(error);
+                }
+            };
+            let cpu_clock = ThreadCpuClock::of(&thread);
+            threads.push(thread);
+            servers.push(LocalServer {
+                target,
+                addr,
+                cpu_clock,
+            });
         }
         Ok(LocalStack {
             servers,
             stop,
-            tasks,
+            threads,
         })
     }
 
@@ -112,16 +143,27 @@ impl LocalStack {
     }
 
     /// Stops the servers (in-flight requests finish) and waits for them.
-    pub async fn stop(mut self) -> io::Result<()> {
+    pub async fn stop(self) -> io::Result<()> {
         self.stop.cancel();
+        join_all(self.threads).await
+    }
+}
+
+/// Waits for the servers' threads to end (off the async runtime: a server
+/// may take up to its drain timeout); the last error is returned.
+async fn join_all(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
+    let joined = tokio::task::spawn_blocking(move || {
         let mut result = Ok(());
-        while let Some(joined) = self.tasks.join_next().await {
-            match joined {
+        for thread in threads {
+            match thread.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => result = Err(error),
-                Err(join_error) => result = Err(io::Error::other(join_error)),
+                Err(_) => result = Err(io::Error::other("a server thread panicked")),
             }
         }
         result
-    }
+    });
+    joined
+        .await
+        .unwrap_or_else(|error| Err(io::Error::other(error)))
 }

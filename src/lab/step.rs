@@ -2,21 +2,23 @@
 //! time, and what the step measured: Locust's numbers for each target and
 //! both sides' CPU use.
 //!
-//! Locust's CSV (made final by the [`StepHook`]) is the step's one data source today; figures the servers
-//! report themselves would be read here too, after Locust exits, and become
-//! another field of [`Step`].
+//! Two data sources: Locust's CSV (made final by the [`StepHook`]), and each
+//! server's own `GET /metrics`, read just before Locust starts and just
+//! after it exits (see [`super::server_metrics`]), with each server thread's CPU clock.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::cpu::CpuReading;
+use super::cpu::{self, CpuReading};
 use super::locust::{self, Locust};
 use super::locustfile::Locustfile;
 use super::progress::{StepProgress, SweepPosition};
 use super::report::{self, Step};
+use super::server_metrics::{Reading, ServerSide};
 use super::stack::LocalStack;
 use super::stats;
 use super::step_hook::StepHook;
@@ -79,6 +81,9 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log_err));
 
+    let servers_before = ServersReading::now(context.stack)
+        .await
+        .map_err(|source| LabError::ServerFailed { source })?;
     // The workers are the master's children, waited for by it before it
     // exits, so this reading, taken once the master was waited for, counts them.
     let cpu = CpuReading::now();
@@ -89,6 +94,7 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
     let outcome = locust::wait_or_stop(&mut child, context.stop).await;
     drop(progress);
     let cpu_use = cpu.use_since();
+    let servers_after = ServersReading::now(context.stack).await;
     let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
     match outcome {
         Ok(None) => return Err(LabError::Interrupted),
@@ -111,6 +117,9 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
             log: log_path.clone(),
         }
     })?;
+    let server_side = servers_after
+        .map_err(|source| LabError::ServerFailed { source })?
+        .since(&servers_before);
     // Each Locust process warns for itself, the workers in the same log.
     let locust_cpu_warning = log_text.contains(locust::CPU_WARNING);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
@@ -131,7 +140,55 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
         servers_cpu_percent: cpu_use.servers_percent,
         locust_output,
         targets,
+        server_side,
     })
+}
+
+/// Every server's `/metrics` and thread CPU time at one moment.
+struct ServersReading {
+    at: Instant,
+    servers: Vec<(&'static str, Reading, Option<Duration>)>,
+}
+
+impl ServersReading {
+    /// Reads each server of `stack` now.
+    async fn now(stack: &LocalStack) -> Result<Self, std::io::Error> {
+        let mut servers = Vec::with_capacity(stack.servers.len());
+        for server in &stack.servers {
+            let reading = Reading::read(server.addr).await.map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!(
+                        "cannot read {}/metrics of {}: {error}",
+                        server.url(),
+                        server.target.service
+                    ),
+                )
+            })?;
+            let cpu = server.cpu_clock.and_then(|clock| clock.used());
+            servers.push((server.target.service, reading, cpu));
+        }
+        Ok(ServersReading {
+            at: Instant::now(),
+            servers,
+        })
+    }
+
+    /// Each server's own figures since `before`, in the stack's order.
+    fn since(&self, before: &ServersReading) -> Vec<ServerSide> {
+        let elapsed = self.at.duration_since(before.at);
+        before
+            .servers
+            .iter()
+            .zip(&self.servers)
+            .map(|((server, earlier, cpu_before), (_, later, cpu_after))| {
+                let cpu_percent = cpu_before
+                    .zip(*cpu_after)
+                    .map(|(b, a)| cpu::percent_of_core(a.saturating_sub(b), elapsed));
+                ServerSide::between(server, earlier, later, cpu_percent)
+            })
+            .collect()
+    }
 }
 
 /// Locust's first failure line for a step whose requests failed, from

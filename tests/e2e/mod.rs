@@ -1,8 +1,8 @@
 //! Helpers for the end-to-end tests on a real Docker engine (tests/compose.rs):
 //! outside commands with time limits ([`cmd`]), the images built from
 //! deploy/images.json and checked against it ([`images`]), a Compose project that
-//! cleans up after itself ([`project`]), and Locust run headless inside it
-//! ([`locust`]). Everything is Rust driving `docker` and `docker-compose`; the one
+//! cleans up after itself ([`project`]), Locust run headless inside it
+//! ([`locust`]), and each server's `/metrics` read over the stack's network ([`metrics`]). Everything is Rust driving `docker` and `docker-compose`; the one
 //! script, `locust-rootfs.sh`, only makes the Locust image's Debian tree.
 //!
 //! Kept general on purpose: a later test (a Locust worker service, `/metrics`
@@ -13,6 +13,7 @@
 pub mod cmd;
 pub mod images;
 pub mod locust;
+pub mod metrics;
 pub mod project;
 
 use std::path::Path;

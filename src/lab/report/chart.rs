@@ -1,5 +1,6 @@
-//! The report's chart: median and p95 latency against users, one line per
-//! server, as SVG and PNG. The font is compiled in (DejaVu Sans), so the chart
+//! The report's chart: median and p95 latency against users as Locust
+//! measured it, and the median each server measured itself (from its
+//! `/metrics`), one line per server, as SVG and PNG. The font is compiled in (DejaVu Sans), so the chart
 //! looks the same on every machine and needs no system fonts.
 
 use std::path::Path;
@@ -10,8 +11,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::Step;
-use crate::lab::stats::TargetStats;
-use crate::lab::targets::TARGETS;
+use crate::lab::targets::{TARGETS, Target};
 
 /// One colour per server (Okabe-Ito, readable with colour blindness).
 const COLOURS: [RGBColor; 4] = [
@@ -22,7 +22,7 @@ const COLOURS: [RGBColor; 4] = [
 ];
 
 /// Chart size in pixels.
-const SIZE: (u32, u32) = (1200, 520);
+const SIZE: (u32, u32) = (1650, 520);
 
 /// Draws the chart of `steps` into an SVG and a PNG file.
 pub fn draw(steps: &[Step], svg: &Path, png: &Path) -> std::io::Result<()> {
@@ -38,14 +38,26 @@ pub fn draw(steps: &[Step], svg: &Path, png: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Picks one statistic of a target's numbers.
-type Statistic = fn(&TargetStats) -> Option<f64>;
+/// Picks one statistic of a target in a step.
+type Statistic = fn(&Step, &Target) -> Option<f64>;
 
-/// One panel per statistic.
-const PANELS: [(&str, Statistic); 2] = [
-    ("median (p50) latency", |t| t.median_ms),
-    ("95th percentile latency", |t| t.p95_ms),
+/// One panel per statistic: Locust's two, then the servers' own median,
+/// which excludes everything Locust adds (its own queueing, the network).
+const PANELS: [(&str, Statistic); 3] = [
+    ("Locust: median (p50) latency", |step, target| {
+        locust(step, target)?.median_ms
+    }),
+    ("Locust: 95th percentile latency", |step, target| {
+        locust(step, target)?.p95_ms
+    }),
+    ("server-side median (p50), from /metrics", |step, target| {
+        step.server_side(target.service)?.p50_ms
+    }),
 ];
+
+fn locust<'a>(step: &'a Step, target: &Target) -> Option<&'a crate::lab::stats::TargetStats> {
+    step.targets.iter().find(|t| t.name == target.name)
+}
 
 fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, steps: &[Step]) -> Result<(), String> {
     let error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
@@ -68,7 +80,10 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, steps: &[Step]) -> 
     }
     let root = root.margin(0, 28, 0, 0);
     let root = root
-        .titled("wine lab: latency under load (Locust)", ("sans-serif", 24))
+        .titled(
+            "wine lab: latency under load (Locust, and the servers' own)",
+            ("sans-serif", 24),
+        )
         .map_err(error)?;
     let users: Vec<f64> = steps.iter().map(|s| f64::from(s.users)).collect();
     let (low, high) = users
@@ -76,11 +91,19 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, steps: &[Step]) -> 
         .fold((f64::MAX, 1.0f64), |(lo, hi), &u| (lo.min(u), hi.max(u)));
     let x_range = (low.min(high) * 0.8).max(0.5)..high * 1.25;
 
-    for (panel, (label, statistic)) in root.split_evenly((1, 2)).iter().zip(PANELS) {
+    for (index, (panel, (label, statistic))) in root
+        .split_evenly((1, PANELS.len()))
+        .iter()
+        .zip(PANELS)
+        .enumerate()
+    {
         let values = steps
             .iter()
-            .flat_map(|s| s.targets.iter().filter_map(statistic));
-        let top = values.fold(1.0f64, f64::max) * 1.15;
+            .flat_map(|s| TARGETS.iter().filter_map(move |t| statistic(s, t)));
+        // Locust's panels start at 1 ms (it reports whole milliseconds);
+        // the servers' own times are tens of microseconds.
+        let floor = if index < 2 { 1.0 } else { 0.001 };
+        let top = values.fold(floor, f64::max) * 1.15;
         let mut chart = ChartBuilder::on(panel)
             .caption(label, ("sans-serif", 18))
             .margin(12)
@@ -91,21 +114,20 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, steps: &[Step]) -> 
                 0f64..top,
             )
             .map_err(error)?;
-        chart
-            .configure_mesh()
-            .x_desc("users")
+        let server_format = |y: &f64| format!("{y:.3}");
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc("users")
             .y_desc("latency (ms)")
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(error)?;
+            .label_style(("sans-serif", 14));
+        if index >= 2 {
+            mesh.y_label_formatter(&server_format);
+        }
+        mesh.draw().map_err(error)?;
         for (i, target) in TARGETS.iter().enumerate() {
             let points: Vec<(f64, f64)> = steps
                 .iter()
-                .filter_map(|step| {
-                    let stats = step.targets.iter().find(|t| t.name == target.name)?;
-                    Some((f64::from(step.users), statistic(stats)?))
-                })
+                .filter_map(|step| Some((f64::from(step.users), statistic(step, target)?)))
                 .collect();
             let color = COLOURS[i % COLOURS.len()];
             // Earlier lines are wider, so lines that coincide (Locust rounds

@@ -5,7 +5,7 @@ use super::Summary;
 use crate::lab::Client;
 
 /// The header of `summary.csv`.
-const HEADER: [&str; 17] = [
+const HEADER: [&str; 23] = [
     "users",
     "workers",
     "client",
@@ -23,6 +23,12 @@ const HEADER: [&str; 17] = [
     "locust_cpu_percent",
     "servers_cpu_percent",
     "load_generator_limited",
+    "server_requests",
+    "server_rows_predicted",
+    "server_p50_ms",
+    "server_p95_ms",
+    "server_p99_ms",
+    "server_cpu_percent",
 ];
 
 /// One row per step and target.
@@ -33,6 +39,7 @@ pub fn summary_csv(summary: &Summary) -> String {
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     for step in &summary.steps {
         for t in &step.targets {
+            let side = step.server_side(&t.server);
             let _ = writer.write_record([
                 step.users.to_string(),
                 step.workers.to_string(),
@@ -51,6 +58,13 @@ pub fn summary_csv(summary: &Summary) -> String {
                 format!("{:.1}", step.locust_cpu_percent),
                 format!("{:.1}", step.servers_cpu_percent),
                 step.load_generator_limited.to_string(),
+                side.map(|s| s.requests.to_string()).unwrap_or_default(),
+                side.map(|s| s.rows_predicted.to_string())
+                    .unwrap_or_default(),
+                opt(side.and_then(|s| s.p50_ms)),
+                opt(side.and_then(|s| s.p95_ms)),
+                opt(side.and_then(|s| s.p99_ms)),
+                opt(side.and_then(|s| s.cpu_percent)),
             ]);
         }
     }
@@ -77,5 +91,8 @@ mod tests {
         assert_eq!(&rows[2][10], "", "a missing percentile is an empty cell");
         let step = sample_step(50, 95.0);
         assert_eq!(&rows[4][16], step.load_generator_limited.to_string());
+        let side = step.server_side("batch-64").unwrap();
+        assert_eq!(&rows[7][17], side.requests.to_string());
+        assert_eq!(&rows[7][19], side.p50_ms.unwrap().to_string());
     }
 }

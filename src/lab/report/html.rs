@@ -41,7 +41,13 @@ pub fn index_html(summary: &Summary) -> String {
     );
     let _ = writeln!(
         html,
-        "<p><img src=\"{CHART_SVG}\" alt=\"median and p95 latency against users\"></p>"
+        "<p><img src=\"{CHART_SVG}\" alt=\"median and p95 latency against users, as Locust and as the servers measured it\"></p>"
+    );
+    html.push_str(
+        "<p>Columns <em>srv</em> are each server's own figures, from its <code>GET /metrics</code> read before and after the step: \
+         percentiles of the time from the request's headers parsed to its response handed to the connection, interpolated within \
+         the histogram's buckets as Prometheus' <code>histogram_quantile</code> does, and the CPU time of the server's thread. \
+         The other columns are Locust's, and include the time Locust itself takes.</p>\n",
     );
     let _ = writeln!(
         html,
@@ -72,7 +78,7 @@ pub fn index_html(summary: &Summary) -> String {
         html.push_str("<table>");
         html.push_str(&row("th", &COLUMNS.map(str::to_owned)));
         for t in &step.targets {
-            html.push_str(&row("td", &cells(t)));
+            html.push_str(&row("td", &cells(t, step.server_side(&t.server))));
         }
         html.push_str("</table>\n");
     }

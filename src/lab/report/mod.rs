@@ -16,6 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::options::Client;
+use super::server_metrics::ServerSide;
 use super::stats::TargetStats;
 
 /// Locust's CPU use (percent of one core, per core it can use) from which it,
@@ -105,6 +106,10 @@ pub struct Step {
     pub locust_output: String,
     /// Each target's numbers, as Locust reported them.
     pub targets: Vec<TargetStats>,
+    /// Each server's own numbers, from its `/metrics` before and after the
+    /// step (empty in reports written before servers measured themselves).
+    #[serde(default)]
+    pub server_side: Vec<ServerSide>,
 }
 
 impl Step {
@@ -116,6 +121,11 @@ impl Step {
             1 => format!("{client}, 1 worker"),
             workers => format!("{client}, {workers} workers"),
         }
+    }
+
+    /// The server-side figures of `server` (a Compose service name).
+    pub fn server_side(&self, server: &str) -> Option<&ServerSide> {
+        self.server_side.iter().find(|side| side.server == server)
     }
 
     /// Failed requests over all targets.
@@ -151,8 +161,14 @@ fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v}"))
 }
 
-/// The per-server table's columns, in the text and HTML reports alike.
-pub const COLUMNS: [&str; 9] = [
+/// Server-side latency in ms, finer than Locust's whole milliseconds.
+fn server_ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+}
+
+/// The per-server table's columns, in the text and HTML reports alike:
+/// Locust's figures, then the server's own (`srv`).
+pub const COLUMNS: [&str; 13] = [
     "server",
     "requests",
     "failures",
@@ -162,10 +178,15 @@ pub const COLUMNS: [&str; 9] = [
     "avg ms",
     "requests/s",
     "rows/s",
+    "srv p50 ms",
+    "srv p95 ms",
+    "srv p99 ms",
+    "srv CPU %",
 ];
 
-/// One server's row of the per-server table.
-pub fn cells(t: &TargetStats) -> [String; COLUMNS.len()] {
+/// One server's row of the per-server table: Locust's figures `t` and the
+/// server's own `side`.
+pub fn cells(t: &TargetStats, side: Option<&ServerSide>) -> [String; COLUMNS.len()] {
     [
         t.server.clone(),
         t.requests.to_string(),
@@ -176,6 +197,11 @@ pub fn cells(t: &TargetStats) -> [String; COLUMNS.len()] {
         format!("{:.2}", t.average_ms),
         format!("{:.1}", t.requests_per_s),
         format!("{:.1}", t.rows_per_s),
+        server_ms(side.and_then(|s| s.p50_ms)),
+        server_ms(side.and_then(|s| s.p95_ms)),
+        server_ms(side.and_then(|s| s.p99_ms)),
+        side.and_then(|s| s.cpu_percent)
+            .map_or_else(|| "-".to_owned(), |cpu| format!("{cpu:.1}")),
     ]
 }
 
@@ -205,7 +231,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_step(users: u32, locust_cpu_percent: f64) -> Step {
-        let targets = crate::lab::targets::TARGETS
+        let targets: Vec<TargetStats> = crate::lab::targets::TARGETS
             .iter()
             .enumerate()
             .map(|(i, target)| TargetStats {
@@ -233,6 +259,19 @@ pub(crate) mod tests {
             load_generator_limited: load_generator_limited(locust_cpu_percent, false, 1),
             servers_cpu_percent: 20.0,
             locust_output: format!("users-{users:04}"),
+            server_side: targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| ServerSide {
+                    server: t.server.clone(),
+                    requests: t.requests,
+                    rows_predicted: t.requests * u64::from(t.rows_per_request),
+                    p50_ms: Some(0.02 + 0.01 * i as f64),
+                    p95_ms: Some(0.05 + 0.01 * i as f64),
+                    p99_ms: Some(0.08 + 0.01 * i as f64),
+                    cpu_percent: Some(5.0),
+                })
+                .collect(),
             targets,
         }
     }

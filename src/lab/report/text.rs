@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use super::{COLUMNS, Step, cells};
 
 /// Widths of the text table's columns after the first.
-const COLUMN_WIDTHS: [usize; 8] = [9, 8, 9, 7, 7, 9, 11, 11];
+const COLUMN_WIDTHS: [usize; 12] = [9, 8, 9, 7, 7, 9, 11, 11, 10, 10, 10, 9];
 
-/// The step as a text table with a heading and, if needed, the bottleneck note.
+/// The step as a text table with a heading and, if needed, the bottleneck
+/// note. Columns `srv ...` are the servers' own figures from `/metrics`.
 pub fn step_table(step: &Step) -> String {
     let mut out = format!(
         "{} users (spawn rate {}/s, {} s; Locust: {}): Locust used {:.0}% of a CPU core, the four servers {:.0}%\n",
@@ -28,7 +29,7 @@ pub fn step_table(step: &Step) -> String {
     };
     let _ = writeln!(out, "{}", line(COLUMNS));
     for t in &step.targets {
-        let cells = cells(t);
+        let cells = cells(t, step.server_side(&t.server));
         let _ = writeln!(out, "{}", line(cells.each_ref().map(String::as_str)));
     }
     if let Some(note) = step.bottleneck_note() {
