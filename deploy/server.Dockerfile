@@ -8,17 +8,25 @@
 # `wine.model`. Works with the legacy builder and with BuildKit.
 FROM scratch
 
-# images.json: serverBinary, modelPath, servers.<variant>.api, host, port
+# images.json: serverBinary, modelPath, servers.<variant>.api, host, port, user
 ARG SERVER_BINARY
 ARG MODEL_PATH
 ARG API
 ARG HOST
 ARG PORT
+ARG IMAGE_USER
 
 COPY wine-server ${SERVER_BINARY}
 COPY wine.model ${MODEL_PATH}
 ENV WINE_API=${API} WINE_HOST=${HOST} WINE_PORT=${PORT} WINE_MODEL=${MODEL_PATH}
 EXPOSE ${PORT}/tcp
+# Not root: a numeric uid:gid (there is no /etc/passwd to name it). Port 80 still
+# binds, since Docker sets net.ipv4.ip_unprivileged_port_start=0 in the container.
+USER ${IMAGE_USER}
+# HEALTHCHECK expands no build arguments (`--interval=${INTERVAL}` fails the build:
+# `time: invalid duration "${INTERVAL}"`), so this is images.json's healthcheck
+# written out; tests/compose.rs fails if the two ever differ.
+HEALTHCHECK --interval=1000ms --timeout=3000ms --start-period=10000ms --retries=3 CMD ["/bin/wine-server", "healthcheck"]
 # The exec form expands no build arguments, so images.json's serverBinary is written
 # here a second time; tests/compose.rs fails if the two ever differ.
 ENTRYPOINT ["/bin/wine-server"]

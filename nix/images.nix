@@ -2,9 +2,17 @@
 # of tags, paths, host and port, which the Docker build in tests/e2e reads too).
 #
 # Server images hold only /bin/wine-server, the model and their runtime closure:
-# no shell, no base image. The Locust image is Locust from nixpkgs with `locust`
-# as its entrypoint, like the upstream locustio/locust image, so the compose
-# command `-f /mnt/locust/locustfile.py` works unchanged.
+# no shell, no base image. They run as images.json's numeric user, write nothing
+# (a read-only root works) and carry a HEALTHCHECK (`wine-server healthcheck`).
+# The Locust image is Locust from nixpkgs with `locust` as its entrypoint, like
+# the upstream locustio/locust image, so the compose command
+# `-f /mnt/locust/locustfile.py` works unchanged; it runs as the same user, and
+# `docker stop` sends it SIGINT (see images.json).
+#
+# `config` goes into the image config as it is (dockerTools' streamLayeredImage
+# writes `builtins.toJSON { inherit config; ... }`; nixpkgs 34b7a30, the revision
+# the code index holds, and its own streamNixShellImage sets config.User the same
+# way), so Healthcheck durations are Docker's nanoseconds.
 {
   lib,
   dockerTools,
@@ -17,6 +25,19 @@
 let
   spec = builtins.fromJSON (builtins.readFile ../deploy/images.json);
   port = toString spec.port;
+
+  nanoseconds = milliseconds: milliseconds * 1000000;
+  healthcheck = {
+    Test = [
+      "CMD"
+      spec.serverBinary
+    ]
+    ++ spec.healthcheck.args;
+    Interval = nanoseconds spec.healthcheck.intervalMs;
+    Timeout = nanoseconds spec.healthcheck.timeoutMs;
+    StartPeriod = nanoseconds spec.healthcheck.startPeriodMs;
+    Retries = spec.healthcheck.retries;
+  };
 
   # Fixed, so that every build of an image has the same digest.
   created = "1970-01-01T00:00:01Z";
@@ -44,6 +65,8 @@ let
           "WINE_MODEL=${spec.modelPath}"
         ];
         ExposedPorts."${port}/tcp" = { };
+        User = spec.user;
+        Healthcheck = healthcheck;
       };
     };
 
@@ -67,6 +90,9 @@ let
       ];
       # Locust's web UI.
       ExposedPorts."8089/tcp" = { };
+      User = spec.user;
+      # On SIGTERM Locust exits without its --html report; on SIGINT it writes all.
+      StopSignal = spec.locustStopSignal;
     };
   };
 

@@ -15,11 +15,14 @@
 mod common;
 mod e2e;
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
-use e2e::images::{self, SERVER_DOCKERFILE, Spec, phase};
+use e2e::faults::{self, Lone};
+use e2e::images::{self, LOCUST_DOCKERFILE, SERVER_DOCKERFILE, Spec, phase};
 use e2e::project::Project;
-use e2e::{locust, log, metrics, repo};
+use e2e::{cmd, docker, locust, log, metrics, repo};
 
 /// The request names of locustfile.py, one per server.
 const REQUEST_NAMES: [&str; 4] = ["batch-1", "batch-32", "batch-64", "0:batch"];
@@ -33,6 +36,15 @@ fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
             .unwrap_or_else(|_| panic!("{name}={value:?} is not a valid value")),
         Err(_) => default,
     }
+}
+
+/// One Docker test at a time: each starts containers and measures seconds, and
+/// two at once on a small machine would disturb each other's timings.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static DOCKER: Mutex<()> = Mutex::new(());
+    DOCKER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn server_dockerfile() -> String {
@@ -86,6 +98,49 @@ fn server_dockerfile_takes_exactly_the_derived_build_args() {
     }
 }
 
+/// HEALTHCHECK expands no build arguments, so the server Dockerfile writes
+/// images.json's healthcheck out: this keeps the copy equal.
+#[test]
+fn server_dockerfile_healthcheck_is_images_json_healthcheck() {
+    let spec = Spec::load();
+    let dockerfile = server_dockerfile();
+    let healthchecks: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("HEALTHCHECK"))
+        .collect();
+    assert_eq!(
+        healthchecks,
+        [spec.dockerfile_healthcheck()],
+        "{SERVER_DOCKERFILE}'s HEALTHCHECK must be deploy/images.json's healthcheck"
+    );
+}
+
+/// The ARG names a Dockerfile declares, sorted.
+fn declared_build_args(dockerfile: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join(dockerfile))
+        .unwrap_or_else(|e| panic!("read {dockerfile}: {e}"));
+    let mut declared: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("ARG "))
+        .map(|arg| arg.split('=').next().unwrap_or_default().trim().to_owned())
+        .collect();
+    declared.sort();
+    declared
+}
+
+/// The Locust image takes its user from images.json, like the servers.
+#[test]
+fn locust_dockerfile_takes_exactly_the_derived_build_args() {
+    let mut passed: Vec<String> = Spec::load()
+        .locust_build_args()
+        .into_iter()
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    passed.sort();
+    assert_eq!(passed, declared_build_args(LOCUST_DOCKERFILE));
+}
+
 /// Builds (or reuses) the three images and checks them against images.json; also
 /// the way to build them without Nix: `cargo test --test compose -- --ignored docker_images`.
 #[test]
@@ -115,6 +170,7 @@ fn five_container_stack_on_docker() {
     let stop_limit = Duration::from_secs_f64(knob("E2E_STOP_LIMIT", 2.0));
 
     let images = images::ready();
+    let _docker = one_at_a_time();
     let mut project = Project::new(&repo().join("docker-compose.yml"));
     let servers: Vec<String> = project
         .services()
@@ -211,5 +267,458 @@ fn five_container_stack_on_docker() {
         );
     });
 
+    phase("down: nothing of the project remains", || project.down());
+}
+
+// ── Hardened images and faults (issue 12) ───────────────────────────────────
+
+/// The server images as deploy/images.json defines them, seen in real containers:
+/// every process runs as the image's user, port 80 binds without root, the root
+/// file system can be read-only because the server writes nothing, and the
+/// HEALTHCHECK turns the container healthy within 2 s of its start.
+#[test]
+#[ignore = "needs docker"]
+fn server_images_run_unprivileged_read_only_and_turn_healthy_within_2_s() {
+    common::require("docker");
+    let images = images::ready();
+    let _docker = one_at_a_time();
+    let spec = &images.spec;
+    let limit: f64 = knob("E2E_HEALTHY_LIMIT", 2.0);
+    let mut problems = Vec::new();
+    for variant in spec.servers.keys() {
+        let tag = spec.server_tag(variant);
+        // No network but loopback, which is all the health check uses.
+        let server = Lone::run("health", &["--read-only", "--network", "none"], &tag);
+        let state = faults::wait_healthy(&server.id, Duration::from_secs(10));
+        let took = faults::seconds_to_healthy(&state);
+        let users = faults::process_users(&server.id);
+        let read_only = faults::inspect(&server.id, "{{.HostConfig.ReadonlyRootfs}}");
+        let changed = faults::changed_files(&server.id);
+        let listening = format!("address={}:{}", spec.host, spec.port);
+        let logs = server.logs();
+        log(&format!(
+            "  {tag}: healthy {took:.3?} s after start; processes as {users:?}; \
+             read-only root {read_only}; files changed {changed:?}"
+        ));
+        match took {
+            Some(took) if took < limit => {}
+            _ => problems.push(format!(
+                "{tag}: healthy {took:?} s after start (limit {limit} s): {:?}",
+                state.health
+            )),
+        }
+        if users.is_empty() || users.iter().any(|user| *user != spec.user) {
+            problems.push(format!(
+                "{tag}: processes run as {users:?}, not {}",
+                spec.user
+            ));
+        }
+        if read_only != "true" {
+            problems.push(format!("{tag}: root file system not read-only"));
+        }
+        if !changed.is_empty() {
+            problems.push(format!("{tag}: the server changed files: {changed:?}"));
+        }
+        if !logs.contains(&listening) {
+            problems.push(format!("{tag}: no `{listening}` in its log:\n{logs}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A server held to 32 MiB (no swap) serves a 1,000-connection wrk run without
+/// one error and is not OOM-killed. The container has no network but loopback;
+/// this machine's wrk joins its network namespace (`nsenter`, root) and loads
+/// 127.0.0.1:80 there. Why not a port published on 127.0.0.1: Docker's publish
+/// path itself cut a few dozen of 1,000 connections per 10 s run (wrk read
+/// errors), with or without the memory limit, while the server on the host's
+/// loopback and inside its namespace had none.
+#[test]
+#[ignore = "needs docker"]
+fn server_held_to_32_mib_serves_1000_connections_without_errors() {
+    common::require("docker");
+    common::require("wrk");
+    common::require("nsenter");
+    let images = images::ready();
+    let _docker = one_at_a_time();
+    let spec = &images.spec;
+    let connections: u32 = knob("E2E_WRK_CONNECTIONS", 1000);
+    let duration = Duration::from_secs(knob("E2E_WRK_SECONDS", 10));
+    let server = Lone::run(
+        "memory",
+        &[
+            "--read-only",
+            "--network",
+            "none",
+            "--memory",
+            "32m",
+            "--memory-swap",
+            "32m",
+        ],
+        &spec.server_tag("with-batch"),
+    );
+    faults::wait_healthy(&server.id, Duration::from_secs(10));
+    let pid = faults::inspect(&server.id, "{{.State.Pid}}");
+    let url = format!("http://127.0.0.1:{}/predict", spec.port);
+
+    // locustfile.py's largest request, batch-64.
+    let body = serde_json::json!({ "batches": vec![vec![1.0; 13]; 64] }).to_string();
+    let scratch = tempfile::tempdir().expect("create a scratch folder");
+    let script = scratch.path().join("predict.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = '{body}'\n\
+             wrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        ),
+    )
+    .expect("write the wrk script");
+    let text = phase(
+        &format!("wrk: {connections} connections, {} s", duration.as_secs()),
+        || faults::wrk_inside(&pid, &url, connections, duration, &script),
+    );
+    text.lines().for_each(|line| log(&format!("  {line}")));
+    let (requests, errors) = faults::wrk_outcome(&text);
+    let state = faults::state(&server.id);
+    let peak = faults::peak_memory_bytes(&server.id);
+    log(&format!(
+        "  peak memory of the container: {}",
+        peak.map_or("not shown on this machine".to_owned(), |bytes| format!(
+            "{:.1} MiB of 32 MiB",
+            bytes as f64 / 1048576.0
+        ))
+    ));
+    assert!(requests > 0, "wrk completed no request:\n{text}");
+    assert!(errors.is_empty(), "wrk saw errors: {errors:?}\n{text}");
+    assert!(
+        state.status == "running" && !state.oom_killed,
+        "the server did not survive: {state:?}\n{}",
+        cmd::tail(&server.logs(), 20)
+    );
+}
+
+/// The project's four servers up and healthy; their container IDs by service.
+fn healthy_servers(project: &Project) -> BTreeMap<String, String> {
+    let servers: Vec<String> = project
+        .services()
+        .into_iter()
+        .filter(|service| service != LOCUST_SERVICE)
+        .collect();
+    assert_eq!(servers.len(), 4, "four servers expected: {servers:?}");
+    phase("start the four servers, wait until healthy", || {
+        project.up(&servers);
+        assert!(
+            project.network_is_internal(),
+            "the stack's network is not internal"
+        );
+        servers
+            .into_iter()
+            .map(|service| {
+                let id = project.container(&service);
+                faults::wait_healthy(&id, Duration::from_secs(30));
+                (service, id)
+            })
+            .collect()
+    })
+}
+
+/// `docker kill` of one server while Locust runs: Locust sees that name stop
+/// (no request to it succeeds while it is down), any failures are that name's
+/// only, the other three keep 0 failures, and after `docker start` the name
+/// serves again within 2 s (a fresh request from inside the stack gets a 200,
+/// and Locust records no failure for it from then on).
+///
+/// Whether Locust counts failures for the killed name at all depends on timing:
+/// a request in flight at the kill fails; later ones mostly wait (the lookup of a
+/// stopped container's name on an internal network takes 10 s to fail, longer
+/// than the outage) and succeed after the restart.
+#[test]
+#[ignore = "needs docker"]
+fn killing_one_server_mid_run_fails_only_its_name_and_it_serves_again_within_2_s() {
+    common::require("docker");
+    common::require("docker-compose");
+    let images = images::ready();
+    let _docker = one_at_a_time();
+    let users: u32 = knob("E2E_LOCUST_USERS", 20);
+    let limit: f64 = knob("E2E_SERVES_AGAIN_LIMIT", 2.0);
+    // Request name and service are the same word for the with-batch servers.
+    let victim = "batch-32";
+    let mut project = Project::new(&repo().join("docker-compose.yml"));
+    let servers = healthy_servers(&project);
+    let victim_id = servers[victim].clone();
+    let locust_container = format!("{}-locust-kill", project.name);
+    let extra = [
+        "--name",
+        &locust_container,
+        "-e",
+        "LOCUST_CSV_FULL_HISTORY=true",
+    ]
+    .map(str::to_owned);
+    let url = format!("http://{victim}:{}/", images.spec.port);
+
+    let (run, killed_at, restarted_at, served_at) = std::thread::scope(|scope| {
+        let locust = scope.spawn(|| {
+            locust::headless_with(
+                &project,
+                LOCUST_SERVICE,
+                users,
+                "16s",
+                &extra,
+                Duration::from_secs(180),
+            )
+        });
+        assert!(
+            locust::wait_for_requests(
+                project.run_dir(),
+                &REQUEST_NAMES,
+                Duration::from_secs(60),
+                || !locust.is_finished()
+            ),
+            "Locust did not get going"
+        );
+        let killed_at = faults::now_seconds();
+        phase(&format!("docker kill {victim}, 2 s down"), || {
+            cmd::run(docker().args(["kill", &victim_id]), Duration::from_secs(60));
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        let poller =
+            scope.spawn(|| faults::first_200(&locust_container, &url, Duration::from_secs(10)));
+        // Time for `docker exec` to start the poller, which then tries every 50 ms.
+        std::thread::sleep(Duration::from_secs(1));
+        let restarted_at = faults::now_seconds();
+        cmd::run(
+            docker().args(["start", &victim_id]),
+            Duration::from_secs(60),
+        );
+        let served_at = poller.join().expect("the poller thread");
+        let run = locust.join().expect("the Locust thread");
+        (run, killed_at, restarted_at, served_at)
+    });
+
+    run.summary().lines().for_each(log);
+    let mut problems = Vec::new();
+    match served_at {
+        Some(at) => {
+            log(&format!(
+                "  {victim} answered 200 {:.3} s after `docker start` was called",
+                at - restarted_at
+            ));
+            if at - restarted_at >= limit {
+                problems.push(format!(
+                    "{victim} served again {:.3} s after docker start (limit {limit} s)",
+                    at - restarted_at
+                ));
+            }
+        }
+        None => problems.push(format!(
+            "{victim} did not answer within 10 s of docker start"
+        )),
+    }
+    if run.stats.is_empty() {
+        problems.push(format!(
+            "Locust wrote no stats:\n{}",
+            cmd::tail(&run.log(), 30)
+        ));
+    }
+    for name in REQUEST_NAMES {
+        match run.stats.get(name) {
+            None => problems.push(format!("no row for {name}")),
+            Some(row) if name != victim && row.failures != 0 => {
+                problems.push(format!("{name} had {} failures", row.failures))
+            }
+            Some(row) if row.requests == 0 => problems.push(format!("{name} got no requests")),
+            Some(_) => {}
+        }
+    }
+    let elsewhere: Vec<&String> = run
+        .failures
+        .iter()
+        .filter(|failure| !failure.starts_with(&format!("{victim}: ")))
+        .collect();
+    if !elsewhere.is_empty() {
+        problems.push(format!("failures under other names: {elsewhere:?}"));
+    }
+    log(&format!("  failures: {:?}", run.failures));
+
+    // Locust's own view, from its per-second history of the victim's totals.
+    let history: Vec<locust::HistoryRow> = locust::history(project.run_dir())
+        .into_iter()
+        .filter(|row| row.name == victim)
+        .collect();
+    // Rows written while it was down: at or after the kill, a second before the restart.
+    let down: Vec<u64> = history
+        .iter()
+        .filter(|row| {
+            row.timestamp as f64 >= killed_at.ceil() && row.timestamp as f64 + 1.0 <= restarted_at
+        })
+        .map(|row| row.requests - row.failures)
+        .collect();
+    log(&format!(
+        "  {victim} in Locust while down ({:.1} s): successes {down:?}",
+        restarted_at - killed_at
+    ));
+    if down.len() < 2 || down.iter().any(|&successes| successes != down[0]) {
+        problems.push(format!(
+            "Locust should have seen {victim} down (no success for 2 rows or more): {down:?}"
+        ));
+    }
+    let settled = (restarted_at + limit).ceil() as u64;
+    let at_restart = history
+        .iter()
+        .find(|row| row.timestamp as f64 >= restarted_at.floor());
+    let after = history.iter().find(|row| row.timestamp >= settled);
+    match (at_restart, after, history.last()) {
+        (Some(at_restart), Some(after), Some(last)) => {
+            log(&format!(
+                "  {victim} in Locust: {} requests/{} failures at restart, {}/{} {limit} s later, {}/{} at the end",
+                at_restart.requests,
+                at_restart.failures,
+                after.requests,
+                after.failures,
+                last.requests,
+                last.failures
+            ));
+            if last.failures != after.failures {
+                problems.push(format!(
+                    "Locust recorded {} {victim} failures more than {limit} s after the restart",
+                    last.failures - after.failures
+                ));
+            }
+            if last.requests <= at_restart.requests {
+                problems.push(format!("Locust made no {victim} request after the restart"));
+            }
+        }
+        _ => problems.push(format!(
+            "Locust's history does not cover the restart: {history:?}"
+        )),
+    }
+    let state = faults::wait_healthy(&victim_id, Duration::from_secs(10));
+    log(&format!(
+        "  {victim} is {:?} again",
+        state.health.map(|h| h.status)
+    ));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    phase("down: nothing of the project remains", || project.down());
+}
+
+/// `docker stop` of the whole stack (the four servers and Locust at once) in the
+/// middle of a headless run: Locust still writes every report it was asked
+/// for, whole (the CSVs parse to the last row, the HTML report is complete), and
+/// exits on the image's stop signal (SIGINT, see deploy/images.json) without
+/// needing SIGKILL.
+#[test]
+#[ignore = "needs docker"]
+fn stopping_the_stack_mid_run_loses_no_locust_report() {
+    common::require("docker");
+    common::require("docker-compose");
+    let images = images::ready();
+    let _docker = one_at_a_time();
+    let users: u32 = knob("E2E_LOCUST_USERS", 20);
+    let stop_signal = faults::signal_number(&images.spec.locust_stop_signal);
+    let mut project = Project::new(&repo().join("docker-compose.yml"));
+    healthy_servers(&project);
+    let locust_container = format!("{}-locust-stop", project.name);
+    let extra = [
+        "--name",
+        &locust_container,
+        "-e",
+        "LOCUST_CSV_FULL_HISTORY=true",
+        "-e",
+        "LOCUST_HTML=/out/report.html",
+    ]
+    .map(str::to_owned);
+
+    let (run, events) = std::thread::scope(|scope| {
+        let locust = scope.spawn(|| {
+            locust::headless_with(
+                &project,
+                LOCUST_SERVICE,
+                users,
+                "120s",
+                &extra,
+                Duration::from_secs(180),
+            )
+        });
+        assert!(
+            locust::wait_for_requests(
+                project.run_dir(),
+                &REQUEST_NAMES,
+                Duration::from_secs(60),
+                || !locust.is_finished()
+            ),
+            "Locust did not get going"
+        );
+        let events = phase("docker stop: the whole stack at once", || {
+            let containers = project.running_containers();
+            assert_eq!(
+                containers.len(),
+                5,
+                "four servers and Locust: {containers:?}"
+            );
+            let since = SystemTime::now();
+            cmd::run(
+                docker().args(["stop", "--time", "10"]).args(&containers),
+                Duration::from_secs(60),
+            );
+            project.events(since, SystemTime::now())
+        });
+        (locust.join().expect("the Locust thread"), events)
+    });
+
+    let mut problems = Vec::new();
+    match faults::stop_to_exit(&events, LOCUST_SERVICE, stop_signal) {
+        Ok((took, code)) => log(&format!(
+            "  Locust exited {:.3} s after its stop signal ({}), exit code {code}",
+            took.as_secs_f64(),
+            images.spec.locust_stop_signal
+        )),
+        Err(problem) => problems.push(problem),
+    }
+    let dir = project.run_dir();
+    for file in [
+        "stats_stats.csv",
+        "stats_failures.csv",
+        "stats_exceptions.csv",
+        "stats_stats_history.csv",
+        "report.html",
+    ] {
+        let size = std::fs::metadata(dir.join(file))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        log(&format!("  {file}: {size} bytes"));
+        if size == 0 {
+            problems.push(format!("{file} is missing or empty"));
+        }
+    }
+    // `run.stats` and `locust::history` parse every row (a cut-off one fails).
+    run.summary().lines().for_each(log);
+    for name in REQUEST_NAMES.iter().copied().chain(["Aggregated"]) {
+        if run.stats.get(name).is_none_or(|row| row.requests == 0) {
+            problems.push(format!("stats_stats.csv has no requests for {name}"));
+        }
+    }
+    let history_total = locust::history(dir)
+        .iter()
+        .filter(|row| row.name == "Aggregated")
+        .map(|row| row.requests)
+        .max()
+        .unwrap_or(0);
+    let final_total = run.stats.get("Aggregated").map_or(0, |row| row.requests);
+    if final_total < history_total {
+        problems.push(format!(
+            "stats_stats.csv counts {final_total} requests, fewer than the history's {history_total}: \
+             not the final write"
+        ));
+    }
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap_or_default();
+    if !report.trim_end().ends_with("</html>") {
+        problems.push("report.html is cut off".to_owned());
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\nLocust's output ends:\n{}",
+        problems.join("\n"),
+        cmd::tail(&run.log(), 20)
+    );
     phase("down: nothing of the project remains", || project.down());
 }

@@ -554,6 +554,17 @@ fn check_flake_outputs(flake: &Value, system: &str) {
     // The images: everything from deploy/images.json.
     let spec = read_json(&root().join("deploy/images.json"));
     let port = spec["port"].as_u64().unwrap();
+    let check = &spec["healthcheck"];
+    let nanos = |field: &str| check[field].as_u64().unwrap() * 1_000_000;
+    let mut test = vec![json!("CMD"), spec["serverBinary"].clone()];
+    test.extend(check["args"].as_array().unwrap().iter().cloned());
+    let healthcheck = json!({
+        "Test": test,
+        "Interval": nanos("intervalMs"),
+        "Timeout": nanos("timeoutMs"),
+        "StartPeriod": nanos("startPeriodMs"),
+        "Retries": check["retries"],
+    });
     let mut archives = Map::new();
     for (tag, server) in spec["servers"].as_object().unwrap() {
         let image = &packages[format!("image-{tag}")];
@@ -569,13 +580,20 @@ fn check_flake_outputs(flake: &Value, system: &str) {
                     format!("WINE_PORT={port}"),
                     format!("WINE_MODEL={}", spec["modelPath"].as_str().unwrap()),
                 ],
-                "ExposedPorts": { format!("{port}/tcp"): {} }
+                "ExposedPorts": { format!("{port}/tcp"): {} },
+                "User": spec["user"],
+                "Healthcheck": healthcheck,
             })
         );
         archives.insert(format!("{tag}.tar.gz"), image["path"].clone());
     }
     let locust_image = &packages["image-locust"];
     assert_eq!(locust_image["args"]["tag"], spec["locustTag"]);
+    assert_eq!(locust_image["args"]["config"]["User"], spec["user"]);
+    assert_eq!(
+        locust_image["args"]["config"]["StopSignal"],
+        spec["locustStopSignal"]
+    );
     let locust_tar = format!("{}.tar.gz", spec["locustTag"].as_str().unwrap());
     archives.insert(locust_tar, locust_image["path"].clone());
     assert_eq!(

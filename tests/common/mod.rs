@@ -76,6 +76,11 @@ const TOOLS: &[(&str, &[&str], &str)] = &[
     ),
     ("wrk", &[], "Debian: apt-get install wrk"),
     (
+        "nsenter",
+        &["--version"],
+        "Debian: apt-get install util-linux (entering a container's network namespace also needs root)",
+    ),
+    (
         "nix-instantiate",
         &["--version"],
         "Debian: apt-get install nix-bin",

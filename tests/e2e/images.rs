@@ -46,16 +46,34 @@ pub struct Spec {
     /// Variant (the tag) → its server settings.
     pub servers: BTreeMap<String, ServerSpec>,
     pub locust_tag: String,
+    /// The signal `docker stop` sends Locust.
+    pub locust_stop_signal: String,
     pub server_binary: String,
     pub model_path: String,
     pub host: String,
     pub port: u16,
+    /// `uid:gid` every image runs as.
+    pub user: String,
+    pub healthcheck: HealthcheckSpec,
 }
 
 /// One server image's own settings in images.json.
 #[derive(Debug, Deserialize)]
 pub struct ServerSpec {
     pub api: String,
+}
+
+/// The server images' HEALTHCHECK, in milliseconds (Docker's image config holds
+/// nanoseconds, the Dockerfile takes `1000ms`; Nix multiplies).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthcheckSpec {
+    /// Arguments after serverBinary.
+    pub args: Vec<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub start_period_ms: u64,
+    pub retries: u32,
 }
 
 impl Spec {
@@ -85,12 +103,62 @@ impl Spec {
             ("API", self.servers[variant].api.clone()),
             ("HOST", self.host.clone()),
             ("PORT", self.port.to_string()),
+            ("IMAGE_USER", self.user.clone()),
         ]
     }
 
+    /// The `--build-arg`s of deploy/locust.Dockerfile.
+    pub fn locust_build_args(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("IMAGE_USER", self.user.clone()),
+            ("STOP_SIGNAL", self.locust_stop_signal.clone()),
+        ]
+    }
+
+    /// The health check's command, as the image config's `Test` holds it.
+    pub fn healthcheck_test(&self) -> Vec<String> {
+        ["CMD", self.server_binary.as_str()]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(self.healthcheck.args.iter().cloned())
+            .collect()
+    }
+
+    /// The server Dockerfile's HEALTHCHECK line, which must say what images.json
+    /// says (HEALTHCHECK takes no build arguments).
+    pub fn dockerfile_healthcheck(&self) -> String {
+        let check = &self.healthcheck;
+        format!(
+            "HEALTHCHECK --interval={}ms --timeout={}ms --start-period={}ms --retries={} CMD [{}]",
+            check.interval_ms,
+            check.timeout_ms,
+            check.start_period_ms,
+            check.retries,
+            self.healthcheck_test()[1..]
+                .iter()
+                .map(|arg| Value::from(arg.as_str()).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    /// The image config's `Healthcheck` (durations in nanoseconds).
+    pub fn healthcheck_config(&self) -> Value {
+        let check = &self.healthcheck;
+        let nanos = |ms: u64| ms * 1_000_000;
+        json!({
+            "Test": self.healthcheck_test(),
+            "Interval": nanos(check.interval_ms),
+            "Timeout": nanos(check.timeout_ms),
+            "StartPeriod": nanos(check.start_period_ms),
+            "Retries": check.retries,
+        })
+    }
+
     /// Per image tag, the settings `docker image inspect` must show (`.Config`), as
-    /// images.json's comment states them: the servers' Entrypoint, Env and
-    /// ExposedPorts, and Locust's Entrypoint.
+    /// images.json's comment states them: the servers' Entrypoint, Env,
+    /// ExposedPorts, User and Healthcheck, and Locust's Entrypoint, User and
+    /// StopSignal.
     pub fn expected_configs(&self) -> Vec<(String, Value)> {
         let mut configs: Vec<(String, Value)> = self
             .servers
@@ -105,11 +173,20 @@ impl Spec {
                         format!("WINE_MODEL={}", self.model_path),
                     ],
                     "ExposedPorts": { format!("{}/tcp", self.port): {} },
+                    "User": self.user,
+                    "Healthcheck": self.healthcheck_config(),
                 });
                 (self.server_tag(variant), config)
             })
             .collect();
-        configs.push((self.locust_tag(), json!({ "Entrypoint": ["locust"] })));
+        configs.push((
+            self.locust_tag(),
+            json!({
+                "Entrypoint": ["locust"],
+                "User": self.user,
+                "StopSignal": self.locust_stop_signal,
+            }),
+        ));
         configs
     }
 }
@@ -243,6 +320,13 @@ fn static_server_binary() -> PathBuf {
     binary
 }
 
+/// `docker build` options for these build arguments.
+fn as_build_args(args: Vec<(&'static str, String)>) -> Vec<String> {
+    args.into_iter()
+        .flat_map(|(name, value)| ["--build-arg".to_owned(), format!("{name}={value}")])
+        .collect()
+}
+
 /// The two server images, from one build context holding the static binary and the model.
 fn server_images(spec: Spec) -> Images {
     let server_binary = static_server_binary();
@@ -263,11 +347,7 @@ fn server_images(spec: Spec) -> Images {
     }
     for variant in spec.servers.keys() {
         let tag = spec.server_tag(variant);
-        let args: Vec<String> = spec
-            .server_build_args(variant)
-            .into_iter()
-            .flat_map(|(name, value)| ["--build-arg".to_owned(), format!("{name}={value}")])
-            .collect();
+        let args = as_build_args(spec.server_build_args(variant));
         let changed = build(
             &tag,
             SERVER_DOCKERFILE,
@@ -287,8 +367,8 @@ fn server_images(spec: Spec) -> Images {
     }
 }
 
-/// Hash of everything the Locust image is made from.
-fn locust_inputs_hash() -> String {
+/// Hash of everything the Locust image is made from: its files and build arguments.
+fn locust_inputs_hash(build_args: &[String]) -> String {
     let mut hasher = Sha256::new();
     for input in [LOCUST_REQUIREMENTS, LOCUST_ROOTFS_SCRIPT, LOCUST_DOCKERFILE] {
         let bytes = std::fs::read(repo().join(input))
@@ -296,6 +376,10 @@ fn locust_inputs_hash() -> String {
         hasher.update(input.as_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
+    }
+    for arg in build_args {
+        hasher.update((arg.len() as u64).to_le_bytes());
+        hasher.update(arg.as_bytes());
     }
     hasher
         .finalize()
@@ -321,7 +405,8 @@ fn inputs_label(tag: &str) -> Option<String> {
 /// The Locust image, reused while the hash of its inputs matches its label.
 fn locust_image(spec: &Spec) {
     let tag = spec.locust_tag();
-    let inputs = locust_inputs_hash();
+    let build_args = as_build_args(spec.locust_build_args());
+    let inputs = locust_inputs_hash(&build_args);
     if inputs_label(&tag).as_deref() == Some(inputs.as_str()) {
         log(&format!("{tag}: reused (its inputs are unchanged)"));
         return;
@@ -358,14 +443,15 @@ fn locust_image(spec: &Spec) {
         Duration::from_secs(40 * 60),
     );
     log(&cmd::tail(&log_text, 3));
-    let label = vec![
+    let mut extra = vec![
         "--label".to_owned(),
         format!("{LOCUST_INPUTS_LABEL}={inputs}"),
     ];
+    extra.extend(build_args);
     build(
         &tag,
         LOCUST_DOCKERFILE,
-        &label,
+        &extra,
         context.path(),
         Duration::from_secs(600),
     );

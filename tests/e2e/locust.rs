@@ -60,6 +60,18 @@ pub fn headless(
     run_time: &str,
     limit: Duration,
 ) -> Run {
+    headless_with(project, service, users, run_time, &[], limit)
+}
+
+/// [`headless`], with more `docker-compose run` options (`-e LOCUST_…=…`, `--name`).
+pub fn headless_with(
+    project: &Project,
+    service: &str,
+    users: u32,
+    run_time: &str,
+    extra: &[String],
+    limit: Duration,
+) -> Run {
     let env = [
         "LOCUST_HEADLESS=true".to_owned(),
         format!("LOCUST_USERS={users}"),
@@ -69,7 +81,8 @@ pub fn headless(
         "LOCUST_CSV=/out/stats".to_owned(),
         "LOCUST_ONLY_SUMMARY=true".to_owned(),
     ];
-    let args: Vec<String> = env.into_iter().flat_map(|e| ["-e".to_owned(), e]).collect();
+    let mut args: Vec<String> = env.into_iter().flat_map(|e| ["-e".to_owned(), e]).collect();
+    args.extend_from_slice(extra);
     let output = project.run(service, &args, &[], limit);
     let dir = project.run_dir();
     Run {
@@ -83,6 +96,52 @@ pub fn headless(
             .map(|f| format!("{}: {} x {}", f.name, f.occurrences, f.error))
             .collect(),
     }
+}
+
+/// One row of `stats_stats_history.csv` (written each second with
+/// `LOCUST_CSV_FULL_HISTORY=true`): a request name's running totals at a time.
+#[derive(Debug, Deserialize)]
+pub struct HistoryRow {
+    /// Unix time in whole seconds.
+    #[serde(rename = "Timestamp")]
+    pub timestamp: u64,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Total Request Count")]
+    pub requests: u64,
+    #[serde(rename = "Total Failure Count")]
+    pub failures: u64,
+}
+
+/// The rows of `stats_stats_history.csv` in `dir`; none if the file is missing.
+pub fn history(dir: &Path) -> Vec<HistoryRow> {
+    read_csv(&dir.join("stats_stats_history.csv"))
+}
+
+/// Waits until Locust's history in `dir` shows requests for every one of `names`
+/// (so a fault injected now hits a run in progress); false after `limit` or as
+/// soon as `still_running` says the run is over. The file is read while Locust
+/// rewrites it, so rows that do not parse are skipped.
+pub fn wait_for_requests(
+    dir: &Path,
+    names: &[&str],
+    limit: Duration,
+    still_running: impl Fn() -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline && still_running() {
+        let rows: Vec<HistoryRow> = csv::Reader::from_path(dir.join("stats_stats_history.csv"))
+            .map(|mut reader| reader.deserialize().filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        if names
+            .iter()
+            .all(|name| rows.iter().any(|row| row.name == *name && row.requests > 0))
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
 }
 
 /// The rows of a CSV file; none if the file is missing.

@@ -11,6 +11,7 @@
 #![allow(dead_code)] // not every test binary uses every helper
 
 pub mod cmd;
+pub mod faults;
 pub mod images;
 pub mod locust;
 pub mod metrics;

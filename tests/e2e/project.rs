@@ -6,6 +6,7 @@
 //! test-only override that makes the project's network `internal`, so every request
 //! stays on the stack's own network. One-off containers (`run`) publish no host port.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -128,6 +129,10 @@ impl Project {
             INTERNAL_NETWORK,
         )
         .expect("write the internal-network override");
+        // The images run as a user of their own (deploy/images.json), which must be
+        // able to write its reports to `/out`.
+        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("make the run folder writable for the containers' user");
         log(&format!(
             "project {name}, compose file {}",
             compose_file.display()
@@ -140,7 +145,8 @@ impl Project {
         }
     }
 
-    /// This run's folder (mounted at `/out` by [`Project::run`]).
+    /// This run's folder (mounted at `/out` by [`Project::run`]; writable for
+    /// any user, as the containers run as their own).
     pub fn run_dir(&self) -> &Path {
         self.run_dir.as_ref().expect("the run folder").path()
     }
@@ -302,6 +308,30 @@ impl Project {
         let nanos = u64::try_from(died.time_nano - sigterm.time_nano).unwrap_or(0);
         let code = died.attribute("exitCode").unwrap_or("?").to_owned();
         Ok((Duration::from_nanos(nanos), code))
+    }
+
+    /// The ID of `service`'s container (started by [`Project::up`]).
+    pub fn container(&self, service: &str) -> String {
+        let ids = cmd::run(self.compose().args(["ps", "--quiet", service]), STEP_LIMIT);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        assert_eq!(
+            ids.len(),
+            1,
+            "{service}: expected one container, found {ids:?}"
+        );
+        ids[0].to_owned()
+    }
+
+    /// IDs of the project's running containers, one-off ones (`run`) included.
+    pub fn running_containers(&self) -> Vec<String> {
+        let label = format!("label=com.docker.compose.project={}", self.name);
+        cmd::run(
+            docker().args(["ps", "--quiet", "--filter", &label]),
+            STEP_LIMIT,
+        )
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
     }
 
     /// Containers and networks of the project that exist now.

@@ -13,6 +13,10 @@
 # - docker/default.nix: only an old revision (0000bf7) and a fork's newer
 #   streamLayeredImage; the argument list below is that fork's, plus
 #   buildLayeredImage's own `compressor` and `meta`. Not verified at the pin.
+#   `config` is open in every revision read: docker/default.nix @ 34b7a30 writes
+#   it verbatim into the image config (`builtins.toJSON { inherit config; ... }`)
+#   and itself sets `config.User = "<uid>:<gid>"`, as nix/images.nix does; its
+#   Healthcheck is Docker's (Test, Interval/Timeout/StartPeriod in ns, Retries).
 { lib, system }:
 let
   inherit (builtins)
