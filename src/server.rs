@@ -59,6 +59,10 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// Log every request (off by default: it costs time under load).
     pub log_requests: bool,
+    /// Time requests and serve them at `GET /metrics` (on by default; off
+    /// removes the route and the per-request clock, which `bench/run`
+    /// uses to measure what metrics cost).
+    pub metrics: bool,
 }
 
 /// How long clients may take and how much memory their bodies may hold:
@@ -196,13 +200,9 @@ pub async fn serve_with_limits(
             ),
         ));
     }
-    let metrics = ServerMetrics::new();
-    let mut router = api::router_with_metrics(
-        options.api,
-        model,
-        options.max_body_bytes,
-        Arc::clone(&metrics),
-    );
+    let metrics = options.metrics.then(ServerMetrics::new);
+    let mut router =
+        api::router_with_metrics(options.api, model, options.max_body_bytes, metrics.clone());
     if options.log_requests {
         router = router.layer(
             TraceLayer::new_for_http()

@@ -611,3 +611,21 @@ fn openapi_documents_metrics_as_text() {
         assert!(types[0].starts_with("text/plain"), "{api}: {content}");
     }
 }
+
+#[test]
+fn no_metrics_serves_no_metrics_route_and_documents_none() {
+    for api in ["no-batch", "with-batch"] {
+        let server = Server::start_with(api, &["--no-metrics"]);
+        let ok = send_raw(server.addr, &request("GET", "/", None, b""));
+        assert_eq!(ok.status, 200, "{api}");
+        assert_eq!(
+            send_raw(server.addr, &request("GET", "/metrics", None, b"")).status,
+            404,
+            "{api}"
+        );
+        let spec = send_raw(server.addr, &request("GET", "/openapi.json", None, b"")).json();
+        let paths = spec["paths"].as_object().unwrap();
+        assert!(!paths.contains_key("/metrics"), "{api}: {paths:?}");
+        assert!(paths.contains_key("/predict"), "{api}: {paths:?}");
+    }
+}

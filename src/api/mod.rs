@@ -120,35 +120,40 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The router of one API, serving `model`, refusing bodies over `max_body_bytes` with 413,
 /// with metrics of its own.
 pub fn router(api: Api, model: Arc<WineModel>, max_body_bytes: usize) -> Router {
-    router_with_metrics(api, model, max_body_bytes, ServerMetrics::new())
+    router_with_metrics(api, model, max_body_bytes, Some(ServerMetrics::new()))
 }
 
 /// [`router`], counting rows predicted in `metrics` and serving them at
-/// `GET /metrics` (the server times requests into the same `metrics`).
+/// `GET /metrics` (the server times requests into the same `metrics`);
+/// with `None`, neither counted nor served (`GET /metrics` is then 404 and
+/// absent from `/openapi.json`).
 pub fn router_with_metrics(
     api: Api,
     model: Arc<WineModel>,
     max_body_bytes: usize,
-    metrics: Arc<ServerMetrics>,
+    metrics: Option<Arc<ServerMetrics>>,
 ) -> Router {
     let body_limit = BodyLimit(max_body_bytes);
     let state = AppState {
         model,
-        metrics,
+        metrics: metrics.clone(),
         body_limit,
         greeting: Bytes::from(serde_json::to_vec(api.greeting()).unwrap_or_default()),
-        openapi: Bytes::from(openapi::document(api)),
+        openapi: Bytes::from(openapi::document(api, metrics.is_some())),
     };
     let predict = match api {
         Api::NoBatch => post(no_batch::predict_one),
         Api::WithBatch => post(with_batch::predict_batch),
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/", get(greet))
         .route("/predict", predict)
         .route("/openapi.json", get(openapi_json))
-        .route("/docs", get(openapi::swagger_ui))
-        .route("/metrics", get(metrics_text))
+        .route("/docs", get(openapi::swagger_ui));
+    if let Some(metrics) = metrics {
+        router = router.route("/metrics", get(metrics_text).with_state(metrics));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(body_limit.layer())
@@ -165,7 +170,7 @@ pub fn payload_too_large(limit: usize) -> Response {
 /// lock), the body limit and the pre-encoded constant answers.
 struct AppState {
     model: Arc<WineModel>,
-    metrics: Arc<ServerMetrics>,
+    metrics: Option<Arc<ServerMetrics>>,
     body_limit: BodyLimit,
     greeting: Bytes,
     openapi: Bytes,
@@ -206,8 +211,8 @@ async fn openapi_json(State(state): State<Arc<AppState>>) -> Response {
         content_type = "text/plain; version=0.0.4"
     ))
 )]
-async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let mut response = state.metrics.render().into_response();
+async fn metrics_text(State(metrics): State<Arc<ServerMetrics>>) -> Response {
+    let mut response = metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(metrics::CONTENT_TYPE),

@@ -19,8 +19,9 @@ struct NoBatchApi;
 #[openapi(paths(super::greet, super::with_batch::predict_batch, super::metrics_text))]
 struct WithBatchApi;
 
-/// The OpenAPI description of one API.
-pub fn spec(api: Api) -> Document {
+/// The OpenAPI description of one API; `metrics` says whether it serves
+/// `GET /metrics` (a server started with `--no-metrics` does not).
+pub fn spec(api: Api, metrics: bool) -> Document {
     let (mut document, description) = match api {
         Api::NoBatch => (
             NoBatchApi::openapi(),
@@ -36,12 +37,15 @@ pub fn spec(api: Api) -> Document {
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(description))
         .build();
+    if !metrics {
+        document.paths.paths.retain(|path, _| path != "/metrics");
+    }
     document
 }
 
-/// The OpenAPI description of one API, as JSON bytes.
-pub fn document(api: Api) -> Vec<u8> {
-    serde_json::to_vec(&spec(api)).unwrap_or_default()
+/// [`spec`] as JSON bytes.
+pub fn document(api: Api, metrics: bool) -> Vec<u8> {
+    serde_json::to_vec(&spec(api, metrics)).unwrap_or_default()
 }
 
 /// `GET /docs`: Swagger UI for `/openapi.json`, loaded from the same CDN FastAPI uses.

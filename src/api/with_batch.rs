@@ -53,7 +53,9 @@ pub(super) async fn predict_batch(
 ) -> Response {
     let classes = rows.iter().map(|row| state.model.predict(row));
     let body = encode_predictions(classes);
-    state.metrics.predicted(rows.len());
+    if let Some(metrics) = &state.metrics {
+        metrics.predicted(rows.len());
+    }
     super::json(StatusCode::OK, body)
 }
 

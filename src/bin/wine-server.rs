@@ -108,6 +108,10 @@ struct Args {
     /// Log every request (off by default: it costs time under load).
     #[arg(long, env = "WINE_LOG_REQUESTS")]
     log_requests: bool,
+    /// Serve no `GET /metrics` and time no request (metrics are on by
+    /// default; bench/run uses this to measure what they cost).
+    #[arg(long, env = "WINE_NO_METRICS")]
+    no_metrics: bool,
 }
 
 fn main() {
@@ -209,6 +213,7 @@ fn run(args: Args) -> Result<()> {
             api,
             max_body_bytes: args.max_body_bytes,
             log_requests: args.log_requests,
+            metrics: !args.no_metrics,
         };
         let limits = ClientLimits {
             header_read_timeout: args.header_read_timeout.0,

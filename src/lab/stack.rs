@@ -80,6 +80,8 @@ impl LocalStack {
                 api: target.api,
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 log_requests: false,
+                // The report reads each server's side of every step from /metrics.
+                metrics: true,
             };
             let model = Arc::clone(&model);
             let server_stop = stop.clone();

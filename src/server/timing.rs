@@ -22,15 +22,16 @@ use pin_project_lite::pin_project;
 
 use crate::metrics::{Route, ServerMetrics};
 
-/// Times the requests of the service it wraps.
+/// Times the requests of the service it wraps (into `metrics`; with `None`
+/// it only passes them through, for a server started without metrics).
 #[derive(Clone)]
 pub(super) struct Timed<S> {
     inner: S,
-    metrics: Arc<ServerMetrics>,
+    metrics: Option<Arc<ServerMetrics>>,
 }
 
 impl<S> Timed<S> {
-    pub(super) fn new(inner: S, metrics: Arc<ServerMetrics>) -> Self {
+    pub(super) fn new(inner: S, metrics: Option<Arc<ServerMetrics>>) -> Self {
         Timed { inner, metrics }
     }
 }
@@ -44,10 +45,13 @@ where
     type Future = TimedFuture<S::Future>;
 
     fn call(&self, request: Request<B>) -> Self::Future {
-        let clock = Clock::start(Arc::clone(&self.metrics), Route::of(request.uri().path()));
+        let clock = self
+            .metrics
+            .as_ref()
+            .map(|metrics| Clock::start(Arc::clone(metrics), Route::of(request.uri().path())));
         TimedFuture {
             inner: self.inner.call(request),
-            clock: Some(clock),
+            clock,
         }
     }
 }
