@@ -31,7 +31,7 @@ struct Args {
     /// Port to listen on.
     #[arg(long, default_value_t = 8000)]
     port: u16,
-    /// Worker threads (default: one per CPU it may use).
+    /// Worker threads (default: wine-server's, `server::DEFAULT_THREADS`).
     #[arg(long)]
     threads: Option<usize>,
 }

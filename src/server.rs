@@ -9,6 +9,7 @@ mod timing;
 
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -45,6 +46,15 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// largest body: 16 MiB with the default 1 MiB limit. (1,000 stalled
 /// 1 MiB bodies held 1.07 GB before this budget.)
 pub const DEFAULT_BODIES_IN_MEMORY: usize = 16;
+
+/// Default worker threads: one. The lab runs four servers and its load
+/// generator on one machine, and one thread serves far more than Locust sends
+/// (about 100k requests/s here). Measured on 2 cores with wrk on the same
+/// cores, unpinned, no-batch at 10 connections: one thread per CPU gave
+/// 73.8k requests/s with p99 2.84 ms, one thread 96.5k with p99 0.175 ms —
+/// worker threads and the load generator preempt each other mid-request.
+/// `bench/run` tracks both (`ours-colocated`, `ours-colocated-per-cpu`).
+pub const DEFAULT_THREADS: NonZeroUsize = NonZeroUsize::MIN;
 
 /// Stack size of each worker thread: tokio's default, named so that the
 /// start-up check reserves the same.
@@ -88,9 +98,9 @@ impl Default for ClientLimits {
     }
 }
 
-/// The async runtime a server runs on: `threads` workers (default: one per CPU
-/// this process may use, which respects `taskset`); a single thread runs
-/// everything on the current thread, with no cross-thread hand-offs.
+/// The async runtime a server runs on: `threads` workers (default:
+/// [`DEFAULT_THREADS`]); a single thread runs everything on the current
+/// thread, with no cross-thread hand-offs.
 ///
 /// Zero threads, or more than the OS lets this process start, is an error
 /// (tokio itself would panic on the latter and then hang in its shutdown).
@@ -103,7 +113,7 @@ pub fn runtime(threads: Option<usize>) -> io::Result<tokio::runtime::Runtime> {
             ));
         }
         Some(threads) => threads,
-        None => std::thread::available_parallelism().map_or(1, usize::from),
+        None => DEFAULT_THREADS.get(),
     };
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()

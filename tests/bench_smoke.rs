@@ -169,6 +169,12 @@ fn check_result(res: &Value) {
                 c["cpu_us_per_req"].is_number(),
                 "{what}: no CPU per request"
             );
+            let per_row = num(&c["cpu_us_per_row"], "cpu_us_per_row");
+            let per_req = num(&c["cpu_us_per_req"], "cpu_us_per_req");
+            assert!(
+                (per_row * num(&c["rows"], "rows") - per_req).abs() <= 1e-6 * per_req.max(1.0),
+                "{what}: CPU per row x rows != CPU per request"
+            );
         }
     }
     for name in ["ours", "fastapi", "ceiling"] {
@@ -179,8 +185,19 @@ fn check_result(res: &Value) {
             );
         }
     }
+    for name in [
+        "ours-no-metrics",
+        "ours-colocated",
+        "ours-colocated-per-cpu",
+    ] {
+        assert!(
+            seen.contains(&format!("{name} no-batch")),
+            "no results for {name} no-batch (got {seen:?})"
+        );
+    }
     let goals = res["goals"].as_array().expect("goals is not a list");
-    assert_eq!(goals.len(), 14, "expected the issue's 14 goal lines");
+    // 14 from the first issue, then the metrics cost and the co-located p99.
+    assert_eq!(goals.len(), 16, "expected 16 goal lines");
     for g in goals {
         assert!(g["met"].is_boolean(), "goal {} not evaluated", g["goal"]);
     }

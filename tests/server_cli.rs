@@ -465,3 +465,27 @@ fn client_limit_defaults_in_help_come_from_the_library() {
     let multiple = format!("{DEFAULT_BODIES_IN_MEMORY} times --max-body-bytes");
     assert!(help.contains(&multiple), "{help}");
 }
+
+/// The process's thread count, from /proc.
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
+    line["Threads:".len()..].trim().parse().unwrap()
+}
+
+/// By default the whole server runs on one thread (`server::DEFAULT_THREADS`,
+/// chosen from the co-located measurement); `--threads 3` starts three workers.
+#[test]
+fn one_thread_by_default_and_workers_on_request() {
+    for (extra, threads) in [(&[][..], 1), (&["--threads", "3"][..], 4)] {
+        let server = Server::start_with("no-batch", extra);
+        for _ in 0..20 {
+            assert_eq!(
+                post_json(server.addr, wine_body(1.0).as_bytes()).status,
+                200
+            );
+        }
+        // The main thread blocks in the runtime; a multi-thread runtime adds its workers.
+        assert_eq!(threads_of(server.child.id()), threads, "{extra:?}");
+    }
+}

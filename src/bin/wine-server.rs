@@ -102,9 +102,10 @@ struct Args {
     /// Time a request body may keep the server waiting, in total.
     #[arg(long, env = "WINE_BODY_READ_TIMEOUT", default_value_t = Positive(server::DEFAULT_BODY_READ_TIMEOUT))]
     body_read_timeout: Positive,
-    /// Worker threads (default: one per CPU it may use; 1 runs everything on one thread).
-    #[arg(long, env = "WINE_THREADS")]
-    threads: Option<NonZeroUsize>,
+    /// Worker threads; 1 runs everything on one thread. More pay off only with
+    /// cores to spare beside the load generator and the other servers.
+    #[arg(long, env = "WINE_THREADS", default_value_t = server::DEFAULT_THREADS)]
+    threads: NonZeroUsize,
     /// Log every request (off by default: it costs time under load).
     #[arg(long, env = "WINE_LOG_REQUESTS")]
     log_requests: bool,
@@ -182,8 +183,8 @@ fn run(args: Args) -> Result<()> {
         bail!("--api (or WINE_API) is required to serve");
     };
     let loaded = model_file::load(&args.model)?;
-    let runtime = server::runtime(args.threads.map(NonZeroUsize::get))
-        .context("cannot start the async runtime")?;
+    let runtime =
+        server::runtime(Some(args.threads.get())).context("cannot start the async runtime")?;
 
     runtime.block_on(async {
         // Handlers first: a signal that arrives once "serving" is logged must be caught.
