@@ -202,3 +202,53 @@ fn check_result(res: &Value) {
         assert!(g["met"].is_boolean(), "goal {} not evaluated", g["goal"]);
     }
 }
+
+/// `bench/clients` runs the lab's sweep once per Locust set-up and tabulates them.
+#[test]
+#[ignore = "needs locust"]
+fn clients_comparison_tabulates_each_locust_setup() {
+    common::require("locust");
+    let out_dir = tempfile::tempdir().expect("create a scratch folder");
+    let out = out_dir.path().join("clients.json");
+    let status = Command::new("timeout")
+        .args(["--kill-after=10", "300", "python3"])
+        .arg(Path::new(ROOT).join("bench/clients"))
+        .args([
+            "--users",
+            "4",
+            "--duration",
+            "3s",
+            "--configs",
+            "0:http,1:fast",
+        ])
+        .arg("--wine-lab")
+        .arg(common::binary("wine-lab"))
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("cannot run timeout python3 bench/clients");
+    assert!(status.success(), "bench/clients failed: {status}");
+    let res: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(res["schema"], "wine-lab-bench-clients/1");
+    let runs = res["runs"].as_array().expect("runs is not a list");
+    let setups: Vec<(u64, &str)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["workers"].as_u64().unwrap(),
+                r["client"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(setups, [(0, "http"), (1, "fast")]);
+    for run in runs {
+        let rows = run["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "one step per set-up: {run}");
+        assert_eq!(rows[0]["users"], 4);
+        assert_eq!(rows[0]["failures"], 0, "{run}");
+        assert!(num(&rows[0]["requests_per_s"], "requests_per_s") > 0.0);
+        assert!(rows[0]["server_p50_ms"]["batch-64"].is_number(), "{run}");
+    }
+    let md = std::fs::read_to_string(out.with_extension("md")).unwrap();
+    assert!(md.contains("| users | Locust |"), "{md}");
+}
