@@ -694,7 +694,13 @@ fn check_flake_outputs(flake: &Value, system: &str) {
 
     let packages = &flake["packages"];
     let names = [
-        "default", "servers", "wine-lab", "model", "images", "compose",
+        "default",
+        "servers",
+        "wine-lab",
+        "model",
+        "images",
+        "compose",
+        "compose-workers",
     ];
     let images = ["image-no-batch", "image-with-batch", "image-locust"];
     assert_eq!(
@@ -767,25 +773,40 @@ fn check_flake_outputs(flake: &Value, system: &str) {
     let mut compose: Value = serde_json::from_str(text).unwrap();
     let volume = compose["services"]["locust"]["volumes"][0]
         .as_str()
-        .unwrap();
+        .unwrap()
+        .to_owned();
     assert!(
         volume.starts_with("/nix/store/") && volume.ends_with(":/mnt/locust"),
         "{volume}"
     );
     compose["services"]["locust"]["volumes"] = json!(["./:/mnt/locust"]);
     assert_eq!(compare(&committed_compose(), &compose), Ok(()));
+    // The same with the workers: docker-compose.workers.yml over it.
+    let text = packages["compose-workers"]["args"]["text"]
+        .as_str()
+        .unwrap();
+    let mut workers: Value = serde_json::from_str(text).unwrap();
+    for service in ["locust", "locust-worker"] {
+        assert_eq!(workers["services"][service]["volumes"], json!([volume]));
+        workers["services"][service]["volumes"] = json!(["./:/mnt/locust"]);
+    }
+    assert_eq!(compare(&committed_workers_compose(), &workers), Ok(()));
 
     let apps = &flake["apps"];
     for (name, program) in [
         ("default", "wine-lab"),
         ("up", "wine-lab-up"),
+        ("up-workers", "wine-lab-up-workers"),
         ("down", "wine-lab-down"),
         ("load", "wine-lab-load"),
     ] {
         let path = apps[name]["program"].as_str().unwrap();
         assert!(path.ends_with(&format!("/bin/{program}")), "{name}: {path}");
     }
-    assert_eq!(keys(apps), set(&["default", "up", "down", "load"]));
+    assert_eq!(
+        keys(apps),
+        set(&["default", "up", "up-workers", "down", "load"])
+    );
     let default = apps["default"]["program"].as_str().unwrap();
     assert!(default.starts_with(wine_lab["path"].as_str().unwrap()));
 
@@ -938,7 +959,10 @@ fn the_scripts_the_flake_writes_pass_bash_n_and_shellcheck() {
     let scratch = tempfile::tempdir().unwrap();
     let flake = flake(&root(), "x86_64-linux").unwrap();
     let scripts = flake["scripts"].as_object().unwrap();
-    assert_eq!(keys(&flake["scripts"]), set(&["up", "down", "load"]));
+    assert_eq!(
+        keys(&flake["scripts"]),
+        set(&["up", "up-workers", "down", "load"])
+    );
     for (name, text) in scripts {
         let text = text.as_str().unwrap();
         assert!(text.starts_with("#!/nix/store/"), "{name}: {text}");
