@@ -19,13 +19,20 @@ let
   inherit (builtins)
     all
     attrNames
+    catAttrs
+    concatLists
+    concatMap
     concatStringsSep
+    filter
     foldl'
+    head
     isAttrs
     isFunction
     isList
     isPath
     isString
+    length
+    listToAttrs
     mapAttrs
     removeAttrs
     ;
@@ -91,23 +98,21 @@ let
     what: definitions:
     let
       lowest = foldl' (low: d: if priority d < low then priority d else low) 1000000 definitions;
-      winners = map content (builtins.filter (d: priority d == lowest) definitions);
+      winners = map content (filter (d: priority d == lowest) definitions);
     in
-    if builtins.length winners == 1 then
-      builtins.head winners
+    if length winners == 1 then
+      head winners
     else if all isList winners then
-      builtins.concatLists winners
+      concatLists winners
     else
       fail "${what} has conflicting definitions (use lib.mkForce in one of them)";
 
-  # Every module's definition of a top-level option, in module order.
-  definitionsOf = name: builtins.concatMap (module: if module ? ${name} then [ module.${name} ] else [ ]) evaluated;
-
   projectName =
     let
-      projects = map (onlyKnown "project" [ "name" ]) (definitionsOf "project");
-      names = builtins.concatMap (project: if project ? name then [ project.name ] else [ ]) projects;
-      name = if names == [ ] then fail "project.name must be a string" else choose "project.name" names;
+      projects = map (onlyKnown "project" [ "name" ]) (catAttrs "project" evaluated);
+      names = catAttrs "name" projects;
+      name =
+        if names == [ ] then fail "project.name must be a string" else choose "project.name" names;
     in
     if isString name then name else fail "project.name must be a string";
 
@@ -122,17 +127,17 @@ let
   checkService =
     name: definitions:
     let
-      given = map (
+      defined = map (
         value:
         onlyKnown "services.${name}.service" serviceFields (
           (onlyKnown "services.${name}" [ "service" ] value).service or { }
         )
       ) definitions;
-      checked = builtins.listToAttrs (
-        builtins.concatMap (
+      checked = listToAttrs (
+        concatMap (
           field:
           let
-            values = builtins.concatMap (service: if service ? ${field} then [ service.${field} ] else [ ]) given;
+            values = catAttrs field defined;
           in
           if values == [ ] then
             [ ]
@@ -162,18 +167,13 @@ let
 
   services =
     let
-      all = definitionsOf "services";
-      names = attrNames (foldl' (union: defined: union // defined) { } all);
+      defined = catAttrs "services" evaluated;
+      names = attrNames (foldl' (union: services: union // services) { } defined);
     in
-    if all == [ ] then
+    if defined == [ ] then
       fail "the composition has no services"
     else
-      builtins.listToAttrs (
-        map (name: {
-          inherit name;
-          value = checkService name (builtins.concatMap (s: if s ? ${name} then [ s.${name} ] else [ ]) all);
-        }) names
-      );
+      lib.genAttrs names (name: checkService name (catAttrs name defined));
   composeAttrs = {
     inherit services;
     networks.default.name = projectName;

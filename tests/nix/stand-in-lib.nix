@@ -4,10 +4,10 @@
 # function argument). Checked against nixpkgs.lib de42d44 (nix-community's
 # mirror of nixpkgs' lib/): fileset/default.nix (unions, difference, fileFilter,
 # toSource), customisation.nix (callPackageWith), meta.nix (getExe),
-# modules.nix (mkOverride; mkDefault = mkOverride 1000, mkForce = mkOverride 50), importJSON/importTOML, genAttrs,
-# nameValuePair, mapAttrs', makeBinPath. CI has no copy of nixpkgs; that the
-# real lib.fileset selects what nix/sources.json says was checked by hand
-# (docs/nix.md).
+# modules.nix (mkOverride; mkDefault = mkOverride 1000, mkForce = mkOverride 50),
+# importJSON/importTOML, genAttrs, nameValuePair, mapAttrs', makeBinPath. CI
+# has no copy of nixpkgs; that the real lib.fileset selects what
+# nix/sources.json says was checked by hand (docs/nix.md).
 let
   inherit (builtins)
     all
