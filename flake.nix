@@ -58,7 +58,7 @@
       apps = forAllSystems (lab: {
         default = app "The four servers and Locust on this machine, no Docker" lab.wine-lab;
         up = app "Load the images and start the five-container stack" lab.apps.up;
-        up-workers = app "The stack, Locust as master and N workers (default 2)" lab.apps.up-workers;
+        up-workers = app "Locust as master and N workers (default 2)" lab.apps.up-workers;
         down = app "Stop the stack and remove its containers and network" lab.apps.down;
         load = app "Load the three images into Docker" lab.apps.load;
       });
