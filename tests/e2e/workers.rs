@@ -59,39 +59,36 @@ pub fn hostname(container: &str) -> String {
     faults::inspect(container, "{{.Config.Hostname}}")
 }
 
-/// Worker ids in the master's log lines that contain `marker`, in order.
-fn ids_in(master_log: &str, marker: &str, id_before: bool) -> Vec<String> {
+/// The worker id that `pick` finds in the words of each of the master's log
+/// lines containing `marker`, in order (quotes around an id dropped).
+fn ids_in(
+    master_log: &str,
+    marker: &str,
+    pick: impl for<'a> Fn(&[&'a str]) -> Option<&'a str>,
+) -> Vec<String> {
     master_log
         .lines()
         .filter(|line| line.contains(marker))
-        .filter_map(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let at = words.iter().position(|word| {
-                if id_before {
-                    *word == "(index"
-                } else {
-                    *word == "Worker"
-                }
-            })?;
-            let id = if id_before {
-                words.get(at.checked_sub(1)?)
-            } else {
-                words.get(at + 1)
-            }?;
-            Some(id.trim_matches(|c| c == '\'' || c == '"').to_owned())
-        })
+        .filter_map(|line| pick(&line.split_whitespace().collect::<Vec<_>>()))
+        .map(|id| id.trim_matches(|c| c == '\'' || c == '"').to_owned())
         .collect()
 }
 
 /// Ids of the workers the master accepted ("<id> (index <n>) reported as ready").
 pub fn joined(master_log: &str) -> Vec<String> {
-    ids_in(master_log, "reported as ready", true)
+    ids_in(master_log, "reported as ready", |words| {
+        let index = words.iter().position(|word| *word == "(index")?;
+        words.get(index.checked_sub(1)?).copied()
+    })
 }
 
 /// Ids of the workers the master gave up on ("Worker <id> failed to send
 /// heartbeat, setting state to missing").
 pub fn went_missing(master_log: &str) -> Vec<String> {
-    ids_in(master_log, "failed to send heartbeat", false)
+    ids_in(master_log, "failed to send heartbeat", |words| {
+        let worker = words.iter().position(|word| *word == "Worker")?;
+        words.get(worker + 1).copied()
+    })
 }
 
 /// Whether `id` is the worker id of the container with `hostname`.
