@@ -50,6 +50,7 @@
           image-locust = lab.images.locust;
           images = lab.images.all;
           compose = lab.compose.file;
+          compose-workers = lab.compose.workersFile;
         }
         // lib.mapAttrs' (name: lib.nameValuePair "image-${name}") lab.images.servers
       );
@@ -57,6 +58,7 @@
       apps = forAllSystems (lab: {
         default = app "The four servers and Locust on this machine, no Docker" lab.wine-lab;
         up = app "Load the images and start the five-container stack" lab.apps.up;
+        up-workers = app "Locust as master and N workers (default 2)" lab.apps.up-workers;
         down = app "Stop the stack and remove its containers and network" lab.apps.down;
         load = app "Load the three images into Docker" lab.apps.load;
       });

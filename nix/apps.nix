@@ -1,5 +1,6 @@
-# `nix run .#up`, `.#down` and `.#load`: the five-container stack on the local
-# Docker engine, from the images built here and the compose file Arion generates.
+# `nix run .#up`, `.#up-workers`, `.#down` and `.#load`: the five-container stack
+# on the local Docker engine (with Locust workers: up-workers), from the images
+# built here and the compose files Arion generates.
 # They bring their own docker and docker-compose clients; only the engine must
 # already be running.
 {
@@ -36,6 +37,8 @@ let
   '';
 
   dockerCompose = "docker-compose --project-name ${compose.project} --file ${compose.file}";
+  # The same project with Locust as master and the locust-worker service.
+  dockerComposeWorkers = "docker-compose --project-name ${compose.project} --file ${compose.workersFile}";
 in
 {
   load = app "wine-lab-load" loadImages;
@@ -46,7 +49,21 @@ in
     echo "Locust: http://localhost:8089 (stop the stack with: nix run .#down)"
   '';
 
+  # --remove-orphans: also the Locust workers of docker-compose.workers.yml or
+  # arion-workers.nix, which this compose file does not name, in the same project.
+  # `nix run .#up-workers -- N`: N workers (2 by default).
+  up-workers = app "wine-lab-up-workers" ''
+    workers=''${1:-2}
+    if ! [[ "$workers" =~ ^[1-9][0-9]*$ ]]; then
+      echo "wine-lab-up-workers: the number of Locust workers must be a whole number from 1, not '$workers'" >&2
+      exit 2
+    fi
+    ${loadImages}
+    ${dockerComposeWorkers} up --detach --scale locust-worker="$workers"
+    echo "Locust: http://localhost:8089, master and $workers workers (stop the stack with: nix run .#down)"
+  '';
+
   down = app "wine-lab-down" ''
-    ${dockerCompose} down
+    ${dockerCompose} down --remove-orphans
   '';
 }

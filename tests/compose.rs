@@ -4,13 +4,16 @@
 //! project name on an internal network, Locust headless inside it against the four
 //! servers, each server's `GET /metrics` read over the stack's network and checked
 //! against Locust's counts, a prompt exit of every server on SIGTERM, and nothing left after `down`,
-//! also when a step fails. This is the only test of what users run with
-//! `docker-compose up`, so a broken image, port, environment, model path or
-//! shutdown path shows up here. Helpers: tests/e2e.
+//! also when a step fails; then faults (a server or the whole stack stopped
+//! mid-run), and Locust distributed with docker-compose.workers.yml (a master and
+//! two workers, one of them killed mid-run). This is the only test of what users
+//! run with `docker-compose up`, so a broken image, port, environment, model path
+//! or shutdown path shows up here. Helpers: tests/e2e.
 //!
 //! The Docker tests are `#[ignore = "needs docker"]`: run them with `cargo test
 //! --test compose -- --include-ignored` (add `--nocapture` to watch the phases).
-//! Knobs: E2E_LOCUST_USERS (20), E2E_LOCUST_RUN_TIME (10s), E2E_STOP_LIMIT (2.0 s).
+//! Knobs: E2E_LOCUST_USERS (20), E2E_LOCUST_RUN_TIME (10s), E2E_STOP_LIMIT (2.0 s),
+//! E2E_WORKER_MISSING_AFTER (5.0 s); more in docs/docker.md.
 
 mod common;
 mod e2e;
@@ -22,12 +25,15 @@ use std::time::{Duration, SystemTime};
 use e2e::faults::{self, Lone};
 use e2e::images::{self, LOCUST_DOCKERFILE, SERVER_DOCKERFILE, Spec, phase};
 use e2e::project::Project;
-use e2e::{cmd, docker, locust, log, metrics, repo};
+use e2e::{cmd, docker, locust, log, metrics, repo, workers};
 
 /// The request names of locustfile.py, one per server.
 const REQUEST_NAMES: [&str; 4] = ["batch-1", "batch-32", "batch-64", "0:batch"];
 /// The compose file's Locust service; every other service is a server.
 const LOCUST_SERVICE: &str = "locust";
+/// The distributed Locust: the overlay over docker-compose.yml, and its worker service.
+const WORKERS_OVERLAY: &str = "docker-compose.workers.yml";
+const WORKER_SERVICE: &str = "locust-worker";
 
 fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -172,16 +178,7 @@ fn five_container_stack_on_docker() {
     let images = images::ready();
     let _docker = one_at_a_time();
     let mut project = Project::new(&repo().join("docker-compose.yml"));
-    let servers: Vec<String> = project
-        .services()
-        .into_iter()
-        .filter(|service| service != LOCUST_SERVICE)
-        .collect();
-    assert_eq!(
-        servers.len(),
-        4,
-        "expected four server services besides {LOCUST_SERVICE}, found {servers:?}"
-    );
+    let servers = servers_of(&project);
 
     phase("start the four servers", || project.up(&servers));
     assert!(
@@ -397,14 +394,24 @@ fn server_held_to_32_mib_serves_1000_connections_without_errors() {
     );
 }
 
-/// The project's four servers up and healthy; their container IDs by service.
-fn healthy_servers(project: &Project) -> BTreeMap<String, String> {
+/// The project's server services: all but Locust's (master and workers); four.
+fn servers_of(project: &Project) -> Vec<String> {
     let servers: Vec<String> = project
         .services()
         .into_iter()
-        .filter(|service| service != LOCUST_SERVICE)
+        .filter(|service| service != LOCUST_SERVICE && service != WORKER_SERVICE)
         .collect();
-    assert_eq!(servers.len(), 4, "four servers expected: {servers:?}");
+    assert_eq!(
+        servers.len(),
+        4,
+        "expected four server services besides Locust's, found {servers:?}"
+    );
+    servers
+}
+
+/// The project's four servers up and healthy; their container IDs by service.
+fn healthy_servers(project: &Project) -> BTreeMap<String, String> {
+    let servers = servers_of(project);
     phase("start the four servers, wait until healthy", || {
         project.up(&servers);
         assert!(
@@ -447,53 +454,37 @@ fn killing_one_server_mid_run_fails_only_its_name_and_it_serves_again_within_2_s
     let servers = healthy_servers(&project);
     let victim_id = servers[victim].clone();
     let locust_container = format!("{}-locust-kill", project.name);
-    let extra = [
-        "--name",
-        &locust_container,
-        "-e",
-        "LOCUST_CSV_FULL_HISTORY=true",
-    ]
-    .map(str::to_owned);
+    let extra = ["--name", &locust_container].map(str::to_owned);
     let url = format!("http://{victim}:{}/", images.spec.port);
 
-    let (run, killed_at, restarted_at, served_at) = std::thread::scope(|scope| {
-        let locust = scope.spawn(|| {
-            locust::headless_with(
-                &project,
-                LOCUST_SERVICE,
-                users,
-                "16s",
-                &extra,
-                Duration::from_secs(180),
-            )
-        });
-        assert!(
-            locust::wait_for_requests(
-                project.run_dir(),
-                &REQUEST_NAMES,
-                Duration::from_secs(60),
-                || !locust.is_finished()
-            ),
-            "Locust did not get going"
-        );
-        let killed_at = faults::now_seconds();
-        phase(&format!("docker kill {victim}, 2 s down"), || {
-            cmd::run(docker().args(["kill", &victim_id]), Duration::from_secs(60));
-            std::thread::sleep(Duration::from_secs(2));
-        });
-        let poller =
-            scope.spawn(|| faults::first_200(&locust_container, &url, Duration::from_secs(10)));
-        // Time for `docker exec` to start the poller, which then tries every 50 ms.
-        std::thread::sleep(Duration::from_secs(1));
-        let restarted_at = faults::now_seconds();
-        cmd::run(
-            docker().args(["start", &victim_id]),
-            Duration::from_secs(60),
-        );
-        let served_at = poller.join().expect("the poller thread");
-        let run = locust.join().expect("the Locust thread");
-        (run, killed_at, restarted_at, served_at)
-    });
+    let (run, (killed_at, restarted_at, served_at)) = locust::during_run(
+        &project,
+        LOCUST_SERVICE,
+        users,
+        "16s",
+        &extra,
+        &REQUEST_NAMES,
+        || {
+            let killed_at = faults::now_seconds();
+            phase(&format!("docker kill {victim}, 2 s down"), || {
+                cmd::run(docker().args(["kill", &victim_id]), Duration::from_secs(60));
+                std::thread::sleep(Duration::from_secs(2));
+            });
+            std::thread::scope(|scope| {
+                let poller = scope
+                    .spawn(|| faults::first_200(&locust_container, &url, Duration::from_secs(10)));
+                // Time for `docker exec` to start the poller, which then tries every 50 ms.
+                std::thread::sleep(Duration::from_secs(1));
+                let restarted_at = faults::now_seconds();
+                cmd::run(
+                    docker().args(["start", &victim_id]),
+                    Duration::from_secs(60),
+                );
+                let served_at = poller.join().expect("the poller thread");
+                (killed_at, restarted_at, served_at)
+            })
+        },
+    );
 
     run.summary().lines().for_each(log);
     let mut problems = Vec::new();
@@ -622,48 +613,34 @@ fn stopping_the_stack_mid_run_loses_no_locust_report() {
         "--name",
         &locust_container,
         "-e",
-        "LOCUST_CSV_FULL_HISTORY=true",
-        "-e",
         "LOCUST_HTML=/out/report.html",
     ]
     .map(str::to_owned);
 
-    let (run, events) = std::thread::scope(|scope| {
-        let locust = scope.spawn(|| {
-            locust::headless_with(
-                &project,
-                LOCUST_SERVICE,
-                users,
-                "120s",
-                &extra,
-                Duration::from_secs(180),
-            )
-        });
-        assert!(
-            locust::wait_for_requests(
-                project.run_dir(),
-                &REQUEST_NAMES,
-                Duration::from_secs(60),
-                || !locust.is_finished()
-            ),
-            "Locust did not get going"
-        );
-        let events = phase("docker stop: the whole stack at once", || {
-            let containers = project.running_containers();
-            assert_eq!(
-                containers.len(),
-                5,
-                "four servers and Locust: {containers:?}"
-            );
-            let since = SystemTime::now();
-            cmd::run(
-                docker().args(["stop", "--time", "10"]).args(&containers),
-                Duration::from_secs(60),
-            );
-            project.events(since, SystemTime::now())
-        });
-        (locust.join().expect("the Locust thread"), events)
-    });
+    let (run, events) = locust::during_run(
+        &project,
+        LOCUST_SERVICE,
+        users,
+        "120s",
+        &extra,
+        &REQUEST_NAMES,
+        || {
+            phase("docker stop: the whole stack at once", || {
+                let containers = project.running_containers();
+                assert_eq!(
+                    containers.len(),
+                    5,
+                    "four servers and Locust: {containers:?}"
+                );
+                let since = SystemTime::now();
+                cmd::run(
+                    docker().args(["stop", "--time", "10"]).args(&containers),
+                    Duration::from_secs(60),
+                );
+                project.events(since, SystemTime::now())
+            })
+        },
+    );
 
     let mut problems = Vec::new();
     match faults::stop_to_exit(&events, LOCUST_SERVICE, stop_signal) {
@@ -719,6 +696,189 @@ fn stopping_the_stack_mid_run_loses_no_locust_report() {
         "{}\nLocust's output ends:\n{}",
         problems.join("\n"),
         cmd::tail(&run.log(), 20)
+    );
+    phase("down: nothing of the project remains", || project.down());
+}
+
+// ── Distributed Locust (issue 11 §3, issue 12 §3) ───────────────────────────
+
+/// The stack users start with `docker-compose -f docker-compose.yml -f
+/// docker-compose.workers.yml up --scale locust-worker=N`, the workers logging
+/// their own counts: its four servers healthy and `count` workers started
+/// (waiting for their master); the workers' container IDs.
+fn distributed_stack(count: usize) -> (Project, Vec<String>) {
+    let mut project = Project::with_overlays(
+        &repo().join("docker-compose.yml"),
+        &[&repo().join(WORKERS_OVERLAY)],
+    );
+    workers::log_own_counts(&mut project);
+    healthy_servers(&project);
+    let ids = phase(&format!("start {count} Locust workers"), || {
+        project.up_scaled(WORKER_SERVICE, count);
+        project.containers(WORKER_SERVICE)
+    });
+    assert_eq!(ids.len(), count, "{count} workers expected: {ids:?}");
+    (project, ids)
+}
+
+/// Problems with one worker's part in a run: the master did not accept it, or
+/// its own log shows no request (after `since`, seconds since the epoch) or a
+/// failure. Logs what it found.
+fn worker_problems(container: &str, master_log: &str, since: f64) -> Vec<String> {
+    let hostname = workers::hostname(container);
+    let mut problems = Vec::new();
+    if !workers::joined(master_log)
+        .iter()
+        .any(|id| workers::is_worker_of(id, &hostname))
+    {
+        problems.push(format!("the master never accepted worker {hostname}"));
+    }
+    let counts: Vec<workers::OwnCounts> = workers::own_counts(container)
+        .into_iter()
+        .filter(|row| row.at >= since)
+        .collect();
+    let requests: u64 = counts.iter().map(|row| row.requests).max().unwrap_or(0);
+    let failures: u64 = counts.iter().map(|row| row.failures).sum();
+    log(&format!(
+        "  worker {hostname}: {} own stats rows, up to {requests} requests per row, {failures} failures",
+        counts.len()
+    ));
+    if requests == 0 {
+        problems.push(format!("worker {hostname} logged no request of its own"));
+    }
+    if failures != 0 {
+        problems.push(format!("worker {hostname} logged {failures} failures"));
+    }
+    problems
+}
+
+/// Locust as a master and two workers in containers, headless: the master
+/// accepts both, the run has 0 failures and requests for all four names, and
+/// each worker's own log shows requests it sent.
+#[test]
+#[ignore = "needs docker"]
+fn distributed_locust_master_and_two_workers_send_requests_without_failures() {
+    common::require("docker");
+    common::require("docker-compose");
+    images::ready();
+    let _docker = one_at_a_time();
+    let users: u32 = knob("E2E_LOCUST_USERS", 20);
+    let run_time: String = knob("E2E_LOCUST_RUN_TIME", "10s".to_owned());
+    let (mut project, worker_ids) = distributed_stack(2);
+
+    let run = phase(
+        &format!("Locust master headless, 2 workers: {users} users, {run_time}"),
+        || {
+            locust::headless_with(
+                &project,
+                LOCUST_SERVICE,
+                users,
+                &run_time,
+                &workers::master_args(2),
+                Duration::from_secs(180),
+            )
+        },
+    );
+    run.summary().lines().for_each(log);
+    let master_log = run.log();
+    let mut problems = run.problems(&REQUEST_NAMES);
+    for id in &worker_ids {
+        problems.extend(worker_problems(id, &master_log, 0.0));
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\nthe master's output ends:\n{}",
+        problems.join("\n"),
+        cmd::tail(&master_log, 30)
+    );
+    phase("down: nothing of the project remains", || project.down());
+}
+
+/// `docker kill` of one of two workers mid-run: the master marks it missing and
+/// goes on with the other, which keeps sending requests; the run lasts its
+/// whole time and ends with 0 failures and a zero exit.
+#[test]
+#[ignore = "needs docker"]
+fn killing_one_locust_worker_mid_run_leaves_the_master_running_with_the_other() {
+    common::require("docker");
+    common::require("docker-compose");
+    images::ready();
+    let _docker = one_at_a_time();
+    let users: u32 = knob("E2E_LOCUST_USERS", 20);
+    // Locust's master gives a silent worker up after about 3 heartbeats of 1 s.
+    let settle: f64 = knob("E2E_WORKER_MISSING_AFTER", 5.0);
+    let (mut project, worker_ids) = distributed_stack(2);
+    let (victim, survivor) = (worker_ids[0].as_str(), worker_ids[1].as_str());
+    let victim_host = workers::hostname(victim);
+
+    let (run, killed_at) = locust::during_run(
+        &project,
+        LOCUST_SERVICE,
+        users,
+        "20s",
+        &workers::master_args(2),
+        &REQUEST_NAMES,
+        || {
+            phase(&format!("docker kill worker {victim_host}"), || {
+                let killed_at = faults::now_seconds();
+                cmd::run(docker().args(["kill", victim]), Duration::from_secs(60));
+                killed_at
+            })
+        },
+    );
+
+    run.summary().lines().for_each(log);
+    let master_log = run.log();
+    let mut problems = run.problems(&REQUEST_NAMES);
+    let missing = workers::went_missing(&master_log);
+    log(&format!("  the master marked missing: {missing:?}"));
+    if missing.len() != 1 || !workers::is_worker_of(&missing[0], &victim_host) {
+        problems.push(format!(
+            "the master should have marked only worker {victim_host} missing: {missing:?}"
+        ));
+    }
+    // Locust 2.47's master logs these when the run ends by its time, and when
+    // it stops because no worker is left (`main.py`, `runners.py`).
+    if !master_log.contains("--run-time limit reached") {
+        problems.push("the run did not last its whole time".to_owned());
+    }
+    if master_log.contains("The last worker went missing") {
+        problems.push("the master stopped for want of workers".to_owned());
+    }
+    // The survivor's own requests, after the master gave the victim up.
+    problems.extend(worker_problems(survivor, &master_log, killed_at + settle));
+    // The master's totals still grew then, until the end of the run.
+    let totals: Vec<locust::HistoryRow> = locust::history(project.run_dir())
+        .into_iter()
+        .filter(|row| row.name == "Aggregated")
+        .collect();
+    let after = totals
+        .iter()
+        .find(|row| row.timestamp as f64 >= killed_at + settle);
+    match (after, totals.last()) {
+        (Some(after), Some(last)) if last.requests > after.requests => log(&format!(
+            "  master's total: {} requests {settle} s after the kill, {} at the end, {:.0} s later",
+            after.requests,
+            last.requests,
+            last.timestamp as f64 - after.timestamp as f64
+        )),
+        _ => problems.push(format!(
+            "the master's total did not grow after the kill: {:?}",
+            totals
+                .iter()
+                .map(|row| (row.timestamp, row.requests))
+                .collect::<Vec<_>>()
+        )),
+    }
+    let state = faults::state(victim);
+    if state.status == "running" {
+        problems.push(format!("worker {victim_host} is still running"));
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\nthe master's output ends:\n{}",
+        problems.join("\n"),
+        cmd::tail(&master_log, 30)
     );
     phase("down: nothing of the project remains", || project.down());
 }

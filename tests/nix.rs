@@ -7,7 +7,9 @@
 //! - `arion-compose.nix`, evaluated as plain `arion up` does (no module
 //!   arguments) and as the flake does, equals the seed lab's compose file and
 //!   the committed `docker-compose.yml` but for the folder it mounts; Arion's
-//!   modules are replaced by `tests/nix/stand-in-arion.nix`;
+//!   modules are replaced by `tests/nix/stand-in-arion.nix`; with
+//!   `arion-workers.nix` merged in, it equals `docker-compose.workers.yml` over
+//!   `docker-compose.yml` (Locust as master plus a scalable worker);
 //! - `flake.lock` holds exactly the nixpkgs pin, which `arion-pkgs.nix` reads;
 //! - the flake's outputs evaluate for both systems against a stand-in nixpkgs
 //!   (`tests/nix/stand-in-*.nix`) whose functions take what the real ones take,
@@ -123,8 +125,19 @@ fn flake(root: &Path, system: &str) -> Result<Value, String> {
 /// A composition evaluated with the stand-in Arion; without `locust_dir`, with
 /// no module arguments, as plain `arion up` evaluates it.
 fn arion(composition: &Path, locust_dir: Option<&str>) -> Result<Value, String> {
+    arion_with(composition, None, locust_dir)
+}
+
+/// [`arion`] with a second module merged in (`also`), as `arion --file
+/// <composition> --file <also>` evaluates the two.
+fn arion_with(
+    composition: &Path,
+    also: Option<&Path>,
+    locust_dir: Option<&str>,
+) -> Result<Value, String> {
     let composition = composition.to_str().expect("UTF-8 path");
     let mut args = vec![("composition", composition)];
+    args.extend(also.map(|also| ("also", also.to_str().expect("UTF-8 path"))));
     args.extend(locust_dir.map(|dir| ("locustDir", dir)));
     eval_file(&helpers().join("eval-arion.nix"), &args)
 }
@@ -204,6 +217,54 @@ fn compare(expected: &Value, actual: &Value) -> Result<(), String> {
     } else {
         Err(differences.join("\n"))
     }
+}
+
+/// Fields that `docker-compose -f base -f overlay` takes whole from the overlay
+/// when both files set them for a service (Compose merges lists such as
+/// `volumes` and `ports` instead, which [`overlay`] does not model).
+const REPLACED_FIELDS: [&str; 2] = ["image", "command"];
+
+/// The compose file `docker-compose -f base -f overlay` uses: the overlay's new
+/// services added, and for a service of both files each of the overlay's fields
+/// replacing the base's; an overlay field outside [`REPLACED_FIELDS`] on a base
+/// service is an error.
+fn overlay(base: &Value, overlay: &Value) -> Result<Value, String> {
+    let mut merged = base.clone();
+    let services = merged["services"]
+        .as_object_mut()
+        .ok_or("base: no `services` map")?;
+    let added = overlay
+        .get("services")
+        .and_then(Value::as_object)
+        .ok_or("overlay: no `services` map")?;
+    for (name, service) in added {
+        let fields = service
+            .as_object()
+            .ok_or(format!("overlay: service {name} is not a map"))?;
+        match services.get_mut(name).and_then(Value::as_object_mut) {
+            None => {
+                services.insert(name.clone(), service.clone());
+            }
+            Some(existing) => {
+                for (field, value) in fields {
+                    if !REPLACED_FIELDS.contains(&field.as_str()) {
+                        return Err(format!(
+                            "overlay: {name}.{field} would be merged, not replaced"
+                        ));
+                    }
+                    existing.insert(field.clone(), value.clone());
+                }
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// docker-compose.yml with docker-compose.workers.yml over it.
+fn committed_workers_compose() -> Value {
+    let workers = parse_yaml(&read(&root().join("docker-compose.workers.yml")))
+        .expect("docker-compose.workers.yml parses");
+    overlay(&committed_compose(), &workers).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn images_spec() -> Value {
@@ -433,6 +494,105 @@ fn arion_compose_is_the_seeds_stack_for_arion_up_the_flake_and_docker_compose_ym
 }
 
 #[test]
+fn compose_overlay_adds_services_and_replaces_only_whole_fields() {
+    let base = json!({"services": {"a": {"image": "i", "command": "x", "volumes": ["v"]}}});
+    let merged = overlay(
+        &base,
+        &json!({"services": {"a": {"command": "y"}, "b": {"image": "j"}}}),
+    )
+    .unwrap();
+    assert_eq!(
+        merged,
+        json!({"services": {
+            "a": {"image": "i", "command": "y", "volumes": ["v"]},
+            "b": {"image": "j"}
+        }})
+    );
+    let error = overlay(&base, &json!({"services": {"a": {"volumes": ["w"]}}})).unwrap_err();
+    assert!(error.contains("a.volumes"), "{error}");
+}
+
+/// The distributed Locust: docker-compose.workers.yml over docker-compose.yml
+/// is the stack `arion --file arion-compose.nix --file arion-workers.nix`
+/// generates, and both only turn the seed's Locust into a master and add a
+/// worker of the same image, folder and locustfile.
+#[test]
+#[ignore = "needs nix-instantiate"]
+fn arion_workers_module_is_the_compose_workers_overlay() {
+    let workers = root().join("arion-workers.nix");
+    let compose = committed_workers_compose();
+    let checkout = root().to_str().unwrap().to_owned();
+    for (given, mounted) in [
+        (None, checkout.as_str()),
+        (Some("./"), "./"),
+        (Some(STORE_SOURCE), STORE_SOURCE),
+    ] {
+        let evaluated = arion_with(&root().join("arion-compose.nix"), Some(&workers), given)
+            .unwrap_or_else(|e| panic!("arion-workers.nix with {given:?} does not evaluate:\n{e}"));
+        let mut generated = evaluated["compose"].clone();
+        for service in ["locust", "locust-worker"] {
+            assert_eq!(
+                generated["services"][service]["volumes"],
+                json!([format!("{mounted}:/mnt/locust")]),
+                "{service}, {given:?}"
+            );
+            generated["services"][service]["volumes"] = json!(["./:/mnt/locust"]);
+        }
+        assert_eq!(compare(&compose, &generated), Ok(()), "{given:?}");
+    }
+
+    // Derived from the seed's Locust: the same command with a mode added.
+    let seed = &committed_compose()["services"]["locust"];
+    let command = seed["command"].as_str().unwrap();
+    let services = &compose["services"];
+    assert_eq!(services["locust"]["command"], format!("{command} --master"));
+    let worker = &services["locust-worker"];
+    assert_eq!(
+        worker["command"],
+        format!("{command} --worker --master-host locust")
+    );
+    assert_eq!(worker["image"], seed["image"]);
+    assert_eq!(worker["volumes"], seed["volumes"]);
+    // Scaled: no published port, no fixed container name.
+    assert_eq!(worker.get("ports"), None);
+    assert_eq!(worker.get("container_name"), None);
+    // Only the locust service changes; the servers are the seed's.
+    for (name, service) in services.as_object().unwrap() {
+        if !name.starts_with("locust") {
+            assert_eq!(*service, committed_compose()["services"][name], "{name}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs nix-instantiate"]
+fn stand_in_arion_rejects_a_second_command_without_mk_force() {
+    // Arion's `command` would concatenate the two strings (checked by hand with
+    // the real modules, docs/nix.md); the stand-in refuses instead.
+    let scratch = tempfile::tempdir().unwrap();
+    fs::create_dir_all(scratch.path().join("deploy")).unwrap();
+    fs::copy(
+        root().join("deploy/images.json"),
+        scratch.path().join("deploy/images.json"),
+    )
+    .unwrap();
+    let composition = scratch.path().join("arion-compose.nix");
+    fs::copy(root().join("arion-compose.nix"), &composition).unwrap();
+    let workers = scratch.path().join("arion-workers.nix");
+    fs::copy(root().join("arion-workers.nix"), &workers).unwrap();
+    assert!(arion_with(&composition, Some(&workers), None).is_ok());
+    edit(
+        &workers,
+        "lib.mkForce \"${locustfile} --master\"",
+        "\"${locustfile} --master\"",
+    );
+    match arion_with(&composition, Some(&workers), None) {
+        Ok(value) => panic!("two plain commands were accepted: {value}"),
+        Err(error) => assert!(error.contains("conflicting definitions"), "{error}"),
+    }
+}
+
+#[test]
 #[ignore = "needs nix-instantiate"]
 fn stand_in_arion_rejects_unknown_options_and_wrong_types() {
     let scratch = tempfile::tempdir().unwrap();
@@ -534,7 +694,13 @@ fn check_flake_outputs(flake: &Value, system: &str) {
 
     let packages = &flake["packages"];
     let names = [
-        "default", "servers", "wine-lab", "model", "images", "compose",
+        "default",
+        "servers",
+        "wine-lab",
+        "model",
+        "images",
+        "compose",
+        "compose-workers",
     ];
     let images = ["image-no-batch", "image-with-batch", "image-locust"];
     assert_eq!(
@@ -607,25 +773,40 @@ fn check_flake_outputs(flake: &Value, system: &str) {
     let mut compose: Value = serde_json::from_str(text).unwrap();
     let volume = compose["services"]["locust"]["volumes"][0]
         .as_str()
-        .unwrap();
+        .unwrap()
+        .to_owned();
     assert!(
         volume.starts_with("/nix/store/") && volume.ends_with(":/mnt/locust"),
         "{volume}"
     );
     compose["services"]["locust"]["volumes"] = json!(["./:/mnt/locust"]);
     assert_eq!(compare(&committed_compose(), &compose), Ok(()));
+    // The same with the workers: docker-compose.workers.yml over it.
+    let text = packages["compose-workers"]["args"]["text"]
+        .as_str()
+        .unwrap();
+    let mut workers: Value = serde_json::from_str(text).unwrap();
+    for service in ["locust", "locust-worker"] {
+        assert_eq!(workers["services"][service]["volumes"], json!([volume]));
+        workers["services"][service]["volumes"] = json!(["./:/mnt/locust"]);
+    }
+    assert_eq!(compare(&committed_workers_compose(), &workers), Ok(()));
 
     let apps = &flake["apps"];
     for (name, program) in [
         ("default", "wine-lab"),
         ("up", "wine-lab-up"),
+        ("up-workers", "wine-lab-up-workers"),
         ("down", "wine-lab-down"),
         ("load", "wine-lab-load"),
     ] {
         let path = apps[name]["program"].as_str().unwrap();
         assert!(path.ends_with(&format!("/bin/{program}")), "{name}: {path}");
     }
-    assert_eq!(keys(apps), set(&["default", "up", "down", "load"]));
+    assert_eq!(
+        keys(apps),
+        set(&["default", "up", "up-workers", "down", "load"])
+    );
     let default = apps["default"]["program"].as_str().unwrap();
     assert!(default.starts_with(wine_lab["path"].as_str().unwrap()));
 
@@ -778,7 +959,10 @@ fn the_scripts_the_flake_writes_pass_bash_n_and_shellcheck() {
     let scratch = tempfile::tempdir().unwrap();
     let flake = flake(&root(), "x86_64-linux").unwrap();
     let scripts = flake["scripts"].as_object().unwrap();
-    assert_eq!(keys(&flake["scripts"]), set(&["up", "down", "load"]));
+    assert_eq!(
+        keys(&flake["scripts"]),
+        set(&["up", "up-workers", "down", "load"])
+    );
     for (name, text) in scripts {
         let text = text.as_str().unwrap();
         assert!(text.starts_with("#!/nix/store/"), "{name}: {text}");

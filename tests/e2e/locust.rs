@@ -144,6 +144,38 @@ pub fn wait_for_requests(
     false
 }
 
+/// How long a headless run of the fault tests may take before it is killed.
+const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs [`headless_with`] (with `LOCUST_CSV_FULL_HISTORY=true` added, and a
+/// limit of 180 s) and, once its history shows requests for every one of
+/// `names`, calls `fault` while the run goes on; the finished run and what
+/// `fault` returned. Fails the test if the run does not get going within 60 s.
+pub fn during_run<T>(
+    project: &Project,
+    service: &str,
+    users: u32,
+    run_time: &str,
+    extra: &[String],
+    names: &[&str],
+    fault: impl FnOnce() -> T,
+) -> (Run, T) {
+    let mut args = vec!["-e".to_owned(), "LOCUST_CSV_FULL_HISTORY=true".to_owned()];
+    args.extend_from_slice(extra);
+    std::thread::scope(|scope| {
+        let locust =
+            scope.spawn(|| headless_with(project, service, users, run_time, &args, RUN_LIMIT));
+        assert!(
+            wait_for_requests(project.run_dir(), names, Duration::from_secs(60), || {
+                !locust.is_finished()
+            }),
+            "Locust did not get going"
+        );
+        let returned = fault();
+        (locust.join().expect("the Locust thread"), returned)
+    })
+}
+
 /// The rows of a CSV file; none if the file is missing.
 fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     let Ok(mut reader) = csv::Reader::from_path(path) else {

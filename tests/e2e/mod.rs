@@ -2,11 +2,13 @@
 //! outside commands with time limits ([`cmd`]), the images built from
 //! deploy/images.json and checked against it ([`images`]), a Compose project that
 //! cleans up after itself ([`project`]), Locust run headless inside it
-//! ([`locust`]), and each server's `/metrics` read over the stack's network ([`metrics`]). Everything is Rust driving `docker` and `docker-compose`; the one
+//! ([`locust`]), each server's `/metrics` read over the stack's network
+//! ([`metrics`]), and Locust's master and workers in distributed mode
+//! ([`workers`]). Everything is Rust driving `docker` and `docker-compose`; the one
 //! script, `locust-rootfs.sh`, only makes the Locust image's Debian tree.
 //!
-//! Kept general on purpose: a later test (a Locust worker service, `/metrics`
-//! checks, `docker kill` of a server mid-run) uses the same pieces.
+//! Kept general on purpose: every test (the stack, `/metrics`, a server or a
+//! Locust worker killed mid-run, the stack stopped mid-run) uses the same pieces.
 
 #![allow(dead_code)] // not every test binary uses every helper
 
@@ -16,6 +18,7 @@ pub mod images;
 pub mod locust;
 pub mod metrics;
 pub mod project;
+pub mod workers;
 
 use std::path::Path;
 use std::process::Command;

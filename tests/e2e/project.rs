@@ -28,11 +28,14 @@ networks:
     internal: true
 ";
 
-/// A Compose project made from `compose_file` plus the internal-network override;
-/// `docker-compose down` runs when it is dropped unless [`Project::down`] did.
+/// A Compose project made from the compose files given (the first one, then
+/// the overlays over it), the internal-network override and any test-only
+/// override added; `docker-compose down` runs when it is dropped unless
+/// [`Project::down`] did.
 pub struct Project {
     pub name: String,
-    compose_file: PathBuf,
+    /// Given compose files, then the run folder's overrides, in `--file` order.
+    compose_files: Vec<PathBuf>,
     /// The override, and whatever one-off containers write to `/out`; kept when
     /// the test fails.
     run_dir: Option<TempDir>,
@@ -111,11 +114,19 @@ pub fn docker_time(time: SystemTime) -> String {
 impl Project {
     /// A new project over `compose_file`, named `wine-e2e-<time>-<pid>`.
     pub fn new(compose_file: &Path) -> Project {
-        assert!(
-            compose_file.is_file(),
-            "no compose file at {}",
-            compose_file.display()
-        );
+        Project::with_overlays(compose_file, &[])
+    }
+
+    /// A new project over `compose_file` with `overlays` over it, in that order
+    /// (`docker-compose -f compose_file -f overlay…`).
+    pub fn with_overlays(compose_file: &Path, overlays: &[&Path]) -> Project {
+        let given: Vec<PathBuf> = std::iter::once(compose_file)
+            .chain(overlays.iter().copied())
+            .map(Path::to_path_buf)
+            .collect();
+        for file in &given {
+            assert!(file.is_file(), "no compose file at {}", file.display());
+        }
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -124,25 +135,35 @@ impl Project {
             .prefix(&format!("{name}."))
             .tempdir()
             .expect("create the run folder");
-        std::fs::write(
-            run_dir.path().join("internal-network.yml"),
-            INTERNAL_NETWORK,
-        )
-        .expect("write the internal-network override");
+        let internal = run_dir.path().join("internal-network.yml");
+        std::fs::write(&internal, INTERNAL_NETWORK).expect("write the internal-network override");
         // The images run as a user of their own (deploy/images.json), which must be
         // able to write its reports to `/out`.
         std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o777))
             .expect("make the run folder writable for the containers' user");
         log(&format!(
-            "project {name}, compose file {}",
-            compose_file.display()
+            "project {name}, compose files {}",
+            given
+                .iter()
+                .map(|file| file.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         Project {
             name,
-            compose_file: compose_file.to_owned(),
+            compose_files: given.into_iter().chain([internal]).collect(),
             run_dir: Some(run_dir),
             is_down: false,
         }
+    }
+
+    /// Adds a test-only override (`text`, compose YAML) after the other files,
+    /// kept in the run folder as `file_name`.
+    pub fn add_override(&mut self, file_name: &str, text: &str) {
+        let path = self.run_dir().join(file_name);
+        std::fs::write(&path, text)
+            .unwrap_or_else(|e| panic!("write the override {}: {e}", path.display()));
+        self.compose_files.push(path);
     }
 
     /// This run's folder (mounted at `/out` by [`Project::run`]; writable for
@@ -154,13 +175,10 @@ impl Project {
     /// `docker-compose` on this project.
     pub fn compose(&self) -> Command {
         let mut command = Command::new("docker-compose");
-        command
-            .arg("--project-name")
-            .arg(&self.name)
-            .arg("--file")
-            .arg(&self.compose_file)
-            .arg("--file")
-            .arg(self.run_dir().join("internal-network.yml"));
+        command.arg("--project-name").arg(&self.name);
+        for file in &self.compose_files {
+            command.arg("--file").arg(file);
+        }
         command
     }
 
@@ -180,6 +198,18 @@ impl Project {
             self.compose()
                 .args(["up", "--detach", "--no-deps"])
                 .args(services),
+            STEP_LIMIT,
+        );
+    }
+
+    /// Starts `count` containers of `service` in the background, without its
+    /// dependencies (`up --scale`, as users scale the Locust workers).
+    pub fn up_scaled(&self, service: &str, count: usize) {
+        cmd::run(
+            self.compose()
+                .args(["up", "--detach", "--no-deps", "--scale"])
+                .arg(format!("{service}={count}"))
+                .arg(service),
             STEP_LIMIT,
         );
     }
@@ -312,14 +342,21 @@ impl Project {
 
     /// The ID of `service`'s container (started by [`Project::up`]).
     pub fn container(&self, service: &str) -> String {
-        let ids = cmd::run(self.compose().args(["ps", "--quiet", service]), STEP_LIMIT);
-        let ids: Vec<&str> = ids.split_whitespace().collect();
+        let ids = self.containers(service);
         assert_eq!(
             ids.len(),
             1,
             "{service}: expected one container, found {ids:?}"
         );
-        ids[0].to_owned()
+        ids[0].clone()
+    }
+
+    /// The IDs of `service`'s containers (one per replica), sorted.
+    pub fn containers(&self, service: &str) -> Vec<String> {
+        let ids = cmd::run(self.compose().args(["ps", "--quiet", service]), STEP_LIMIT);
+        let mut ids: Vec<String> = ids.split_whitespace().map(str::to_owned).collect();
+        ids.sort();
+        ids
     }
 
     /// IDs of the project's running containers, one-off ones (`run`) included.

@@ -1,12 +1,15 @@
 # Evaluates a composition (arion-compose.nix by default) with the stand-in
 # Arion and returns the compose attributes, for tests/nix.rs. Without
-# `locustDir`, as plain `arion up` does (no module arguments):
+# `locustDir`, as plain `arion up` does (no module arguments); with `also`, a
+# second module merged in, as `arion --file A --file B` does:
 #
 #   nix-instantiate --eval --strict --json tests/nix/eval-arion.nix \
-#     --argstr composition "$PWD/arion-compose.nix" [--argstr locustDir ./]
+#     --argstr composition "$PWD/arion-compose.nix" [--argstr locustDir ./] \
+#     [--argstr also "$PWD/arion-workers.nix"]
 {
   composition,
   locustDir ? null,
+  also ? null,
 }:
 let
   evaluated = import ./stand-in-arion.nix {
@@ -14,6 +17,7 @@ let
     modules = [
       (/. + composition)
     ]
+    ++ (if also == null then [ ] else [ (/. + also) ])
     ++ (if locustDir == null then [ ] else [ { _module.args.locustDir = locustDir; } ]);
   };
 in

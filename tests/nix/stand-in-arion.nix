@@ -19,13 +19,20 @@ let
   inherit (builtins)
     all
     attrNames
+    catAttrs
+    concatLists
+    concatMap
     concatStringsSep
+    filter
     foldl'
+    head
     isAttrs
     isFunction
     isList
     isPath
     isString
+    length
+    listToAttrs
     mapAttrs
     removeAttrs
     ;
@@ -47,7 +54,9 @@ let
 
   given = {
     inherit lib pkgs;
-    config = fail "the stand-in does not provide `config`";
+    # The merged result, as the module system passes it (lazily: a module may
+    # read another module's definitions, e.g. arion-workers.nix the locust image).
+    inherit (result) config;
     options = fail "the stand-in does not provide `options`";
   };
 
@@ -81,25 +90,66 @@ let
     ) { } evaluated
   );
 
-  merged = foldl' (all: module: all // removeAttrs module [ "_module" ]) { } evaluated;
+  # The definitions of one option across the modules: the lowest priority wins;
+  # several at that priority are concatenated if they are all lists (Arion's
+  # list options), and are a conflict otherwise (stricter than Arion's
+  # `command`, whose type concatenates strings, which nothing here wants).
+  choose =
+    what: definitions:
+    let
+      lowest = foldl' (low: d: if priority d < low then priority d else low) 1000000 definitions;
+      winners = map content (filter (d: priority d == lowest) definitions);
+    in
+    if length winners == 1 then
+      head winners
+    else if all isList winners then
+      concatLists winners
+    else
+      fail "${what} has conflicting definitions (use lib.mkForce in one of them)";
 
   projectName =
     let
-      project = onlyKnown "project" [ "name" ] (merged.project or { });
+      projects = map (onlyKnown "project" [ "name" ]) (catAttrs "project" evaluated);
+      names = catAttrs "name" projects;
+      name =
+        if names == [ ] then fail "project.name must be a string" else choose "project.name" names;
     in
-    if isString (project.name or null) then project.name else fail "project.name must be a string";
+    if isString name then name else fail "project.name must be a string";
+
+  serviceFields = [
+    "image"
+    "links"
+    "ports"
+    "volumes"
+    "command"
+  ];
 
   checkService =
-    name: value:
+    name: definitions:
     let
-      service = (onlyKnown "services.${name}" [ "service" ] value).service;
-      checked = onlyKnown "services.${name}.service" [
-        "image"
-        "links"
-        "ports"
-        "volumes"
-        "command"
-      ] service;
+      defined = map (
+        value:
+        onlyKnown "services.${name}.service" serviceFields (
+          (onlyKnown "services.${name}" [ "service" ] value).service or { }
+        )
+      ) definitions;
+      checked = listToAttrs (
+        concatMap (
+          field:
+          let
+            values = catAttrs field defined;
+          in
+          if values == [ ] then
+            [ ]
+          else
+            [
+              {
+                name = field;
+                value = choose "services.${name}.service.${field}" values;
+              }
+            ]
+        ) serviceFields
+      );
       check =
         option: valid: type:
         !(checked ? ${option})
@@ -115,21 +165,30 @@ let
     ) "a string or a list of strings";
     checked;
 
-  services = mapAttrs checkService (merged.services or (fail "the composition has no services"));
+  services =
+    let
+      defined = catAttrs "services" evaluated;
+      names = attrNames (foldl' (union: services: union // services) { } defined);
+    in
+    if defined == [ ] then
+      fail "the composition has no services"
+    else
+      lib.genAttrs names (name: checkService name (catAttrs name defined));
   composeAttrs = {
     inherit services;
     networks.default.name = projectName;
     x-arion.project.name = projectName;
   };
-in
-assert isString uid && isString hostNixStorePrefix;
-{
-  config = {
-    project.name = projectName;
-    services = mapAttrs (_: service: { inherit service; }) services;
-    out = {
-      dockerComposeYamlAttrs = composeAttrs;
-      dockerComposeYamlText = builtins.toJSON composeAttrs;
+  result = {
+    config = {
+      project.name = projectName;
+      services = mapAttrs (_: service: { inherit service; }) services;
+      out = {
+        dockerComposeYamlAttrs = composeAttrs;
+        dockerComposeYamlText = builtins.toJSON composeAttrs;
+      };
     };
   };
-}
+in
+assert isString uid && isString hostNixStorePrefix;
+result

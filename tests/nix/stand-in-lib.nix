@@ -4,10 +4,10 @@
 # function argument). Checked against nixpkgs.lib de42d44 (nix-community's
 # mirror of nixpkgs' lib/): fileset/default.nix (unions, difference, fileFilter,
 # toSource), customisation.nix (callPackageWith), meta.nix (getExe),
-# modules.nix (mkDefault = mkOverride 1000), importJSON/importTOML, genAttrs,
-# nameValuePair, mapAttrs', makeBinPath. CI has no copy of nixpkgs; that the
-# real lib.fileset selects what nix/sources.json says was checked by hand
-# (docs/nix.md).
+# modules.nix (mkOverride; mkDefault = mkOverride 1000, mkForce = mkOverride 50),
+# importJSON/importTOML, genAttrs, nameValuePair, mapAttrs', makeBinPath. CI
+# has no copy of nixpkgs; that the real lib.fileset selects what
+# nix/sources.json says was checked by hand (docs/nix.md).
 let
   inherit (builtins)
     all
@@ -38,6 +38,12 @@ let
       fail "${what}: ${toString path} does not exist"
     else
       path;
+
+  # A definition with a priority: the lowest number wins, a plain one has 100.
+  mkOverride = priority: content: {
+    _type = "override";
+    inherit priority content;
+  };
 
   hasPrefix = prefix: string: substring 0 (stringLength prefix) string == prefix;
 
@@ -155,11 +161,9 @@ in
 
   importJSON = path: builtins.fromJSON (readFile (requirePath "importJSON" path));
 
-  mkDefault = content: {
-    _type = "override";
-    priority = 1000;
-    inherit content;
-  };
+  inherit mkOverride;
+  mkDefault = mkOverride 1000;
+  mkForce = mkOverride 50;
 
   # Calls a function (or the file holding one) with the attributes it names,
   # taken from `scope`, then `overrides`; a name in neither fails the call.
