@@ -334,19 +334,17 @@ impl BlockTree {
     fn vote(&self, block: &Block, votes: &mut [[u32; 4]; BLOCK_ROWS]) {
         let mut at = [0u32; BLOCK_ROWS];
         for _ in 0..self.depth {
-            // A row at a split always moves (children come after their
-            // parent); once none moves, every row is at its leaf.
-            let mut moved = false;
+            let before = at;
             for (at, row) in at.iter_mut().zip(block) {
                 let node = &self.nodes[*at as usize];
                 // `feature` is below 13 (checked in `Tree::new`): the mask
                 // only tells the compiler that it is within the padded row.
                 let left = row[node.feature as usize & 15] <= node.threshold;
-                let next = node.children[usize::from(!left)];
-                moved |= next != *at;
-                *at = next;
+                *at = node.children[usize::from(!left)];
             }
-            if !moved {
+            // A row at a split always moves (children come after their
+            // parent); once none moves, every row is at its leaf.
+            if at == before {
                 break;
             }
         }
