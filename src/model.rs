@@ -161,13 +161,26 @@ struct BlockNode {
 /// A tree laid out for the block walk: the model file's nodes, same indices.
 #[derive(Debug, Clone)]
 struct BlockTree {
-    nodes: Box<[BlockNode]>,
+    nodes: BlockNodes,
     /// Each node's class if it is a leaf (0 for a split: never read there).
     classes: Box<[u8]>,
     /// Splits on the longest path from the root: after this many steps every
     /// row is at its leaf.
     depth: usize,
 }
+
+/// A block tree's nodes. A tree of up to [`SMALL_TREE`] nodes (the lab's
+/// have 15 to 25) is padded to that many, so that a position cut to a byte
+/// is always in range and the walk does no bounds check; larger trees keep
+/// their length, and a bounds check per step.
+#[derive(Debug, Clone)]
+enum BlockNodes {
+    Small(Box<[BlockNode; SMALL_TREE]>),
+    Large(Box<[BlockNode]>),
+}
+
+/// Nodes of a tree the block walk reaches without bounds checks: a byte's worth.
+const SMALL_TREE: usize = 256;
 
 impl Tree {
     fn new(index: usize, nodes: &[Node], scaler: &Scaler) -> Result<Self, ModelError> {
@@ -291,7 +304,7 @@ impl BlockTree {
                 depth[i] = 1 + depth[left].max(depth[right]);
             }
         }
-        let block = nodes
+        let block: Vec<BlockNode> = nodes
             .iter()
             .zip(raw)
             .enumerate()
@@ -320,8 +333,16 @@ impl BlockTree {
                 Node::Split { .. } => 0,
             })
             .collect();
+        let nodes = if block.len() > SMALL_TREE {
+            BlockNodes::Large(block.into())
+        } else {
+            // The padding is never reached.
+            let mut padded = Box::new([block[0]; SMALL_TREE]);
+            padded[..block.len()].copy_from_slice(&block);
+            BlockNodes::Small(padded)
+        };
         BlockTree {
-            nodes: block,
+            nodes,
             classes,
             depth: depth[0],
         }
@@ -332,28 +353,44 @@ impl BlockTree {
     /// at each step, so no row's next load waits for another row's.
     #[inline]
     fn vote(&self, block: &Block, votes: &mut [[u32; 4]; BLOCK_ROWS]) {
-        let mut at = [0u32; BLOCK_ROWS];
-        for _ in 0..self.depth {
-            let before = at;
-            for (at, row) in at.iter_mut().zip(block) {
-                let node = &self.nodes[*at as usize];
-                // `feature` is below 13 (checked in `Tree::new`): the mask
-                // only tells the compiler that it is within the padded row.
-                let left = row[node.feature as usize & 15] <= node.threshold;
-                *at = node.children[usize::from(!left)];
-            }
-            // A row at a split always moves (children come after their
-            // parent); once none moves, every row is at its leaf.
-            if at == before {
-                break;
-            }
-        }
+        let at = match &self.nodes {
+            // Positions are below the node count (children are checked in
+            // `Tree::new`), so cutting them to a byte changes nothing.
+            BlockNodes::Small(nodes) => walk(block, self.depth, |at| &nodes[usize::from(at as u8)]),
+            BlockNodes::Large(nodes) => walk(block, self.depth, |at| &nodes[at as usize]),
+        };
         for (votes, at) in votes.iter_mut().zip(at) {
             // Classes are below 3 (checked in `Tree::new`): the mask only
             // spares the bounds check.
             votes[usize::from(self.classes[at as usize] & 3)] += 1;
         }
     }
+}
+
+/// Where each row of `block` ends in a tree of `depth`, `node` giving the
+/// node at a position: every row takes a step, the rows one after the other,
+/// so no row's next load waits for another row's.
+#[inline(always)]
+fn walk<'a>(block: &Block, depth: usize, node: impl Fn(u32) -> &'a BlockNode) -> [u32; BLOCK_ROWS] {
+    let mut at = [0u32; BLOCK_ROWS];
+    for _ in 0..depth {
+        // A row at a split always moves (children come after their
+        // parent); once none moves, every row is at its leaf.
+        let mut moved = false;
+        for (at, row) in at.iter_mut().zip(block) {
+            let node = node(*at);
+            // `feature` is below 13 (checked in `Tree::new`): the mask
+            // only tells the compiler that it is within the padded row.
+            let left = row[node.feature as usize & 15] <= node.threshold;
+            let next = node.children[usize::from(!left)];
+            moved |= next != *at;
+            *at = next;
+        }
+        if !moved {
+            break;
+        }
+    }
+    at
 }
 
 /// A block of rows as the block walk reads them: each row padded to 16
@@ -726,19 +763,25 @@ mod tests {
     }
 
     /// A random valid tree over `N_FEATURES` features, nodes in preorder
-    /// (children after their parent), with leaves at every depth up to `max_depth`.
-    fn random_tree(rng: &mut fastrand::Rng, max_depth: usize) -> Vec<Node> {
-        fn grow(rng: &mut fastrand::Rng, depth_left: usize, nodes: &mut Vec<Node>) -> usize {
+    /// (children after their parent), with leaves at every depth up to
+    /// `max_depth` (only at `max_depth` if `complete`).
+    fn random_tree(rng: &mut fastrand::Rng, max_depth: usize, complete: bool) -> Vec<Node> {
+        fn grow(
+            rng: &mut fastrand::Rng,
+            depth_left: usize,
+            complete: bool,
+            nodes: &mut Vec<Node>,
+        ) -> usize {
             let index = nodes.len();
-            if depth_left == 0 || rng.u8(..4) == 0 {
+            if depth_left == 0 || (!complete && rng.u8(..4) == 0) {
                 nodes.push(Node::Leaf {
                     class: rng.usize(..N_CLASSES),
                 });
                 return index;
             }
             nodes.push(Node::Leaf { class: 0 });
-            let left = grow(rng, depth_left - 1, nodes);
-            let right = grow(rng, depth_left - 1, nodes);
+            let left = grow(rng, depth_left - 1, complete, nodes);
+            let right = grow(rng, depth_left - 1, complete, nodes);
             nodes[index] = Node::Split {
                 feature: rng.usize(..N_FEATURES),
                 threshold: f64::from(rng.i8(..)) / 16.0,
@@ -748,7 +791,7 @@ mod tests {
             index
         }
         let mut nodes = Vec::new();
-        grow(rng, max_depth, &mut nodes);
+        grow(rng, max_depth, complete, &mut nodes);
         nodes
     }
 
@@ -852,8 +895,12 @@ mod tests {
                     mean: std::array::from_fn(|_| f64::from(rng.i8(..)) / 32.0),
                     scale: std::array::from_fn(|_| rng.f64() * 3.0 + 0.01),
                 },
+                // Some trees over the block walk's small-tree size (2^9 - 1 nodes).
                 trees: (0..n_trees)
-                    .map(|_| random_tree(&mut rng, max_depth))
+                    .map(|_| match rng.u8(..8) {
+                        0 => random_tree(&mut rng, 9, true),
+                        _ => random_tree(&mut rng, max_depth, false),
+                    })
                     .collect(),
             };
             let model = WineModel::new(&params).unwrap();
