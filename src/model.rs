@@ -4,10 +4,10 @@
 //! Prediction reads rows from plain arrays: no matrix, no lock, and no scaling
 //! (the scaler is folded into the trees' thresholds, exactly). One row walks
 //! each tree from the root and stops at its leaf ([`WineModel::predict`]); a
-//! batch goes through the forest in blocks of rows, one tree at a time, each
-//! row taking the same number of steps ([`WineModel::predict_rows`]), so the
-//! walks of a block are independent and overlap. Both give the same classes,
-//! bit for bit. A validated [`WineModel`] is immutable and shared by all
+//! batch goes through the forest in blocks of rows, one tree at a time, all
+//! rows of a block stepping together until none moves (a leaf leads to itself)
+//! ([`WineModel::predict_rows`]), so the walks of a block are independent and
+//! overlap. Both give the same classes, bit for bit. A validated [`WineModel`] is immutable and shared by all
 //! requests behind an `Arc`.
 
 use serde::{Deserialize, Serialize};
@@ -145,8 +145,8 @@ enum Walk {
 
 /// A node laid out for the block walk (24 bytes): a split, or a leaf whose
 /// two children are itself, so that a row that has reached its leaf stays
-/// there and every row can take the tree's depth in steps, without a branch
-/// on where it stopped.
+/// there and every row of a block can take as many steps as its slowest
+/// row (at most the tree's depth), without a branch on where it stopped.
 #[derive(Debug, Clone, Copy)]
 struct BlockNode {
     /// Raw threshold, as in [`CompiledNode`].
