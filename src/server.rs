@@ -234,8 +234,7 @@ pub async fn serve_with_limits(
         .header_read_timeout(limits.header_read_timeout);
 
     let connections = GracefulShutdown::new();
-    let closed = memory::ClosedConnections::default();
-    let trimmer = tokio::spawn(memory::return_freed_memory(closed.clone(), stop.clone()));
+    let trimmer = tokio::spawn(memory::return_freed_memory(stop.clone()));
     let mut accept_errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
@@ -246,12 +245,10 @@ pub async fn serve_with_limits(
             Ok((stream, _peer)) => {
                 let connection = http.serve_connection(TokioIo::new(stream), service.clone());
                 let connection = connections.watch(connection);
-                let closed = closed.clone();
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {
                         debug!("connection ended with an error: {error}");
                     }
-                    closed.count_one();
                 });
             }
             Err(error) => {

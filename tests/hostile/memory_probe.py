@@ -8,10 +8,12 @@ slowloris: 3,000 connections send a partial request head, one byte every 5 s,
 for 60 s. stalled: 1,000 connections send a 1 MiB request's head and 1 MiB - 1
 of its body as fast as the server takes it, then stall for 60 s. Prints the
 server's resident set (VmRSS) idle, at its peak, when the clients have left
-and 11 s later (the server trims freed memory every 10 s after a burst), and
-how many connections the server closed itself. Figures, not assertions:
-tests/hostile.rs checks the behaviour. Needs `ulimit -n` above the connection
-count. Bounded: every phase has a fixed duration.
+and 11 s later (the server looks every 10 s whether it holds freed memory to
+return: src/server/memory.rs), and how many connections the server closed
+itself. Figures, not assertions: tests/hostile.rs checks the behaviour, and
+README.md ("Memory after hostile clients") records the figures. Needs
+`ulimit -n` above the connection count. Bounded: every phase has a fixed
+duration.
 """
 
 import argparse
