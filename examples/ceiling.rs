@@ -1,9 +1,12 @@
-//! The benchmark's ceiling: a bare axum server that does everything
-//! `wine-server` does on `POST /predict` except predicting. Its handlers take
-//! the same [`ValidBody`] extractor (same reading, limit, parsing and
-//! validation), answer with zeros of the same length the same way, and run on
-//! the same runtime, so `wine-server`'s throughput divided by this one's is
-//! the share that is HTTP + JSON rather than the model.
+//! The benchmark's ceiling: a bare axum server that parses what `wine-server`
+//! parses on `POST /predict` and does not predict. Its handlers take the same
+//! [`ValidBody`] extractor (same reading, limit, parsing and validation),
+//! answer with zeros of the same length the same way, and run on the same
+//! runtime: the cost of HTTP + JSON alone. It serves with plain `axum::serve`,
+//! without wine-server's header-read timeout, body budget and `/metrics`, so
+//! `wine-server`'s throughput divided by this one's shows what the model and
+//! that hardening cost on top (bench/README.md breaks the difference down:
+//! about 2.7k instructions per request besides the model).
 //!
 //! `cargo build --release --example ceiling`, then
 //! `target/release/examples/ceiling --api no-batch|with-batch --host 127.0.0.1 --port 8000`.
