@@ -2,17 +2,17 @@
 //! on the benchmark's two hot bodies, each producing the server's typed result:
 //! the 13 features of the no-batch body, the 64 rows of 13 of the batch-64 body.
 //!
-//! The contenders (dev-dependencies only: the servers' dependency tree does not
-//! change) are serde_json (what ours was measured against), sonic-rs and
+//! The contenders (dependencies of this crate only: the servers' dependency
+//! tree does not change) are serde_json (what ours was measured against), sonic-rs and
 //! simd-json, the last two through their serde front ends into the same structs.
 //! simd-json parses in place, so its time includes copying the body, as a server
 //! holding an immutable request buffer would have to. bench/README.md
 //! ("JSON readers") records the numbers and the decision they support.
 //!
 //! ```text
-//! cargo build --profile profiling --example json_readers
-//! target/profiling/examples/json_readers time            # ns per parse, repeated rounds
-//! target/profiling/examples/json_readers run sonic-rs batch-64 1000   # for callgrind
+//! cargo build --profile profiling --manifest-path bench/json-readers/Cargo.toml
+//! bench/json-readers/target/profiling/json-readers time            # ns per parse, repeated rounds
+//! bench/json-readers/target/profiling/json-readers run sonic-rs batch-64 1000   # for callgrind
 //! ```
 //!
 //! Instruction counts per parse: run `run READER BODY N` under
@@ -181,7 +181,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     if let Err(problem) = check_agreement() {
-        eprintln!("json_readers: {problem}");
+        eprintln!("json-readers: {problem}");
         return ExitCode::FAILURE;
     }
     match args.as_slice() {
@@ -190,7 +190,7 @@ fn main() -> ExitCode {
                 None => 31,
                 Some(Ok(r)) if r > 0 => r,
                 Some(_) => {
-                    eprintln!("json_readers: ROUNDS must be a positive integer");
+                    eprintln!("json-readers: ROUNDS must be a positive integer");
                     return ExitCode::FAILURE;
                 }
             };
@@ -221,7 +221,7 @@ fn main() -> ExitCode {
                 (body(body_name), READERS.contains(reader), n.parse::<u64>())
             else {
                 eprintln!(
-                    "json_readers: run READER BODY N, READER one of {READERS:?}, BODY one of {BODIES:?}"
+                    "json-readers: run READER BODY N, READER one of {READERS:?}, BODY one of {BODIES:?}"
                 );
                 return ExitCode::FAILURE;
             };
@@ -231,8 +231,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: json_readers time [ROUNDS] | json_readers run READER BODY N");
+            eprintln!("usage: json-readers time [ROUNDS] | json-readers run READER BODY N");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every reader gives our reader's values on both bodies (what `main`
+    /// checks before timing), so the comparison compares like with like.
+    #[test]
+    fn every_reader_agrees_with_ours() {
+        super::check_agreement().unwrap();
     }
 }
