@@ -53,6 +53,15 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The start of every test of a whole stack: Docker and Compose are required,
+/// the images are built or reused, and no other Docker test runs meanwhile.
+fn stack_test() -> (&'static images::Images, MutexGuard<'static, ()>) {
+    common::require("docker");
+    common::require("docker-compose");
+    let images = images::ready();
+    (images, one_at_a_time())
+}
+
 fn server_dockerfile() -> String {
     std::fs::read_to_string(repo().join(SERVER_DOCKERFILE)).expect("read the server Dockerfile")
 }
@@ -442,10 +451,7 @@ fn healthy_servers(project: &Project) -> BTreeMap<String, String> {
 #[test]
 #[ignore = "needs docker"]
 fn killing_one_server_mid_run_fails_only_its_name_and_it_serves_again_within_2_s() {
-    common::require("docker");
-    common::require("docker-compose");
-    let images = images::ready();
-    let _docker = one_at_a_time();
+    let (images, _docker) = stack_test();
     let users: u32 = knob("E2E_LOCUST_USERS", 20);
     let limit: f64 = knob("E2E_SERVES_AGAIN_LIMIT", 2.0);
     // Request name and service are the same word for the with-batch servers.
@@ -600,10 +606,7 @@ fn killing_one_server_mid_run_fails_only_its_name_and_it_serves_again_within_2_s
 #[test]
 #[ignore = "needs docker"]
 fn stopping_the_stack_mid_run_loses_no_locust_report() {
-    common::require("docker");
-    common::require("docker-compose");
-    let images = images::ready();
-    let _docker = one_at_a_time();
+    let (images, _docker) = stack_test();
     let users: u32 = knob("E2E_LOCUST_USERS", 20);
     let stop_signal = faults::signal_number(&images.spec.locust_stop_signal);
     let mut project = Project::new(&repo().join("docker-compose.yml"));
@@ -758,10 +761,7 @@ fn worker_problems(container: &str, master_log: &str, since: f64) -> Vec<String>
 #[test]
 #[ignore = "needs docker"]
 fn distributed_locust_master_and_two_workers_send_requests_without_failures() {
-    common::require("docker");
-    common::require("docker-compose");
-    images::ready();
-    let _docker = one_at_a_time();
+    let (_images, _docker) = stack_test();
     let users: u32 = knob("E2E_LOCUST_USERS", 20);
     let run_time: String = knob("E2E_LOCUST_RUN_TIME", "10s".to_owned());
     let (mut project, worker_ids) = distributed_stack(2);
@@ -800,10 +800,7 @@ fn distributed_locust_master_and_two_workers_send_requests_without_failures() {
 #[test]
 #[ignore = "needs docker"]
 fn killing_one_locust_worker_mid_run_leaves_the_master_running_with_the_other() {
-    common::require("docker");
-    common::require("docker-compose");
-    images::ready();
-    let _docker = one_at_a_time();
+    let (_images, _docker) = stack_test();
     let users: u32 = knob("E2E_LOCUST_USERS", 20);
     // Locust's master gives a silent worker up after about 3 heartbeats of 1 s.
     let settle: f64 = knob("E2E_WORKER_MISSING_AFTER", 5.0);

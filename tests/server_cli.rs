@@ -22,6 +22,22 @@ fn failed_start(args: &[&str]) -> String {
     String::from_utf8(output.stderr).unwrap()
 }
 
+/// [`failed_start`] of the no-batch API on loopback `port` with `model`, then `extra`.
+fn failed_no_batch_start(port: &str, model: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "--api",
+        "no-batch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--model",
+        model,
+    ];
+    args.extend_from_slice(extra);
+    failed_start(&args)
+}
+
 #[test]
 fn model_problems_are_one_line_errors() {
     let scratch = tempfile::tempdir().unwrap();
@@ -58,14 +74,7 @@ fn model_problems_are_one_line_errors() {
         ),
         (&fifo, "is not a regular file (it is a FIFO)"),
     ] {
-        let stderr = failed_start(&[
-            "--api",
-            "no-batch",
-            "--port",
-            "0",
-            "--model",
-            path.to_str().unwrap(),
-        ]);
+        let stderr = failed_no_batch_start("0", path.to_str().unwrap(), &[]);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
             stderr.starts_with("wine-server: ") && stderr.contains(needle),
@@ -82,14 +91,7 @@ fn model_problems_are_one_line_errors() {
         std::os::unix::fs::PermissionsExt::from_mode(0o000),
     )
     .unwrap();
-    let stderr = failed_start(&[
-        "--api",
-        "no-batch",
-        "--model",
-        unreadable.to_str().unwrap(),
-        "--port",
-        "0",
-    ]);
+    let stderr = failed_no_batch_start("0", unreadable.to_str().unwrap(), &[]);
     if !stderr.contains("not a wine-lab model") {
         // (root reads it anyway; everyone else gets EACCES.)
         assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
@@ -120,20 +122,11 @@ fn zero_and_impossible_limits_are_refused_with_a_reason() {
 
     // A body budget smaller than one body of the largest size could never be met.
     let model = model_path().to_str().unwrap();
-    let stderr = failed_start(&[
-        "--api",
-        "no-batch",
-        "--host",
-        "127.0.0.1",
-        "--port",
+    let stderr = failed_no_batch_start(
         "0",
-        "--model",
         model,
-        "--max-body-bytes",
-        "2000",
-        "--max-body-memory",
-        "1000",
-    ]);
+        &["--max-body-bytes", "2000", "--max-body-memory", "1000"],
+    );
     assert!(
         stderr.contains("must hold at least one body of the largest size (2000 bytes)"),
         "{stderr}"
@@ -183,16 +176,7 @@ fn a_taken_port_is_a_one_line_error() {
     let server = Server::start("no-batch");
     let port = server.addr.port().to_string();
     let model = model_path().to_str().unwrap();
-    let stderr = failed_start(&[
-        "--api",
-        "no-batch",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--model",
-        model,
-    ]);
+    let stderr = failed_no_batch_start(&port, model, &[]);
     assert!(
         stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{stderr}"

@@ -252,10 +252,10 @@ fn cache_dir() -> PathBuf {
     base.join("wine-lab")
 }
 
-/// The ID of a local image, if there is one with this tag.
-fn image_id(tag: &str) -> Option<String> {
+/// `docker image inspect --format <format> <tag>`, if there is such a local image.
+fn inspect_image(tag: &str, format: &str) -> Option<String> {
     let output = cmd::output(
-        docker().args(["image", "inspect", "--format", "{{.Id}}", tag]),
+        docker().args(["image", "inspect", "--format", format, tag]),
         Duration::from_secs(60),
     )
     .ok()?;
@@ -263,6 +263,11 @@ fn image_id(tag: &str) -> Option<String> {
         .status
         .success()
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// The ID of a local image, if there is one with this tag.
+fn image_id(tag: &str) -> Option<String> {
+    inspect_image(tag, "{{.Id}}")
 }
 
 /// `docker build`s `tag`; the image it replaces, now untagged, is removed unless a
@@ -390,16 +395,10 @@ fn locust_inputs_hash(build_args: &[String]) -> String {
 
 /// The value of the inputs label on a local image, if any.
 fn inputs_label(tag: &str) -> Option<String> {
-    let format = format!("{{{{index .Config.Labels \"{LOCUST_INPUTS_LABEL}\"}}}}");
-    let output = cmd::output(
-        docker().args(["image", "inspect", "--format", &format, tag]),
-        Duration::from_secs(60),
+    inspect_image(
+        tag,
+        &format!("{{{{index .Config.Labels \"{LOCUST_INPUTS_LABEL}\"}}}}"),
     )
-    .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 /// The Locust image, reused while the hash of its inputs matches its label.
