@@ -22,7 +22,7 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::{Level, debug, info, warn};
 
 use crate::api::{self, Api};
-use crate::metrics::ServerMetrics;
+use crate::metrics::{CpuScope, ServerMetrics};
 use crate::model::WineModel;
 use accept::{AcceptErrors, Next};
 use body_guard::BodyGuard;
@@ -69,10 +69,11 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// Log every request (off by default: it costs time under load).
     pub log_requests: bool,
-    /// Time requests and serve them at `GET /metrics` (on by default; off
-    /// removes the route and the per-request clock, which `bench/run`
-    /// uses to measure what metrics cost).
-    pub metrics: bool,
+    /// Time requests and serve them at `GET /metrics`, counting the CPU time
+    /// of this scope (on by default, [`CpuScope::Process`]; `None` removes
+    /// the route and the per-request clock, which `bench/run` uses to
+    /// measure what metrics cost).
+    pub metrics: Option<CpuScope>,
 }
 
 /// How long clients may take and how much memory their bodies may hold:
@@ -210,7 +211,8 @@ pub async fn serve_with_limits(
             ),
         ));
     }
-    let metrics = options.metrics.then(ServerMetrics::new);
+    // Made on the thread that serves: a thread's CPU clock is that thread's.
+    let metrics = options.metrics.map(ServerMetrics::new);
     let mut router =
         api::router_with_metrics(options.api, model, options.max_body_bytes, metrics.clone());
     if options.log_requests {

@@ -62,7 +62,8 @@ fn the_metrics_table_names_every_metric() {
             "README's metrics table has no row for {name}"
         );
     }
-    let rendered = wine_lab::metrics::ServerMetrics::new().render();
+    let rendered =
+        wine_lab::metrics::ServerMetrics::new(wine_lab::metrics::CpuScope::Process).render();
     for line in rendered.lines().filter(|l| l.starts_with("# TYPE ")) {
         let name = line.split_whitespace().nth(2).unwrap_or_default();
         assert!(

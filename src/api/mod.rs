@@ -59,7 +59,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::metrics::{self, ServerMetrics};
+use crate::metrics::{self, CpuScope, ServerMetrics};
 use crate::model::WineModel;
 
 /// Which of the lab's two servers to be.
@@ -120,7 +120,12 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The router of one API, serving `model`, refusing bodies over `max_body_bytes` with 413,
 /// with metrics of its own.
 pub fn router(api: Api, model: Arc<WineModel>, max_body_bytes: usize) -> Router {
-    router_with_metrics(api, model, max_body_bytes, Some(ServerMetrics::new()))
+    router_with_metrics(
+        api,
+        model,
+        max_body_bytes,
+        Some(ServerMetrics::new(CpuScope::Process)),
+    )
 }
 
 /// [`router`], counting rows predicted in `metrics` and serving them at

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 use wine_lab::api::{Api, DEFAULT_MAX_BODY_BYTES};
 use wine_lab::duration::Positive;
+use wine_lab::metrics::CpuScope;
 use wine_lab::model_file;
 use wine_lab::server::{self, ClientLimits, ServerOptions};
 
@@ -214,7 +215,7 @@ fn run(args: Args) -> Result<()> {
             api,
             max_body_bytes: args.max_body_bytes,
             log_requests: args.log_requests,
-            metrics: !args.no_metrics,
+            metrics: (!args.no_metrics).then_some(CpuScope::Process),
         };
         let limits = ClientLimits {
             header_read_timeout: args.header_read_timeout.0,

@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn parses_what_the_servers_write() {
-        let metrics = ServerMetrics::new();
+        let metrics = ServerMetrics::new(crate::metrics::CpuScope::Process);
         let predict = Route::of(MEASURED_ROUTE);
         for micros in [10, 20, 40, 80] {
             metrics.started();

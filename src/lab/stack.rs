@@ -19,6 +19,7 @@ use super::LabError;
 use super::cpu::ThreadCpuClock;
 use super::targets::{TARGETS, Target};
 use crate::api::DEFAULT_MAX_BODY_BYTES;
+use crate::metrics::CpuScope;
 use crate::model::WineModel;
 use crate::server::{self, ServerOptions};
 
@@ -80,8 +81,10 @@ impl LocalStack {
                 api: target.api,
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 log_requests: false,
-                // The report reads each server's side of every step from /metrics.
-                metrics: true,
+                // The report reads each server's side of every step from
+                // /metrics; the four share this process, so each counts the
+                // CPU time of its own thread.
+                metrics: Some(CpuScope::Thread),
             };
             let model = Arc::clone(&model);
             let server_stop = stop.clone();
