@@ -8,21 +8,24 @@
 #
 # The same stack as docker-compose.yml plus docker-compose.workers.yml; a test
 # keeps the two in step.
-{ config, lib, ... }:
+{
+  config,
+  lib,
+  locustFiles,
+  ...
+}:
 let
   # The locust service as arion-compose.nix defines it: image and mounted folder.
   locust = config.services.locust.service;
-  # Its command there; the master replaces it, so it is spelt again here
-  # (tests/nix.rs checks both commands against docker-compose.yml's).
-  locustfile = "-f /mnt/locust/locustfile.py";
 in
 {
   # mkForce: arion-compose.nix sets the command too, and two plain strings
-  # would be concatenated by Arion's `command` option, not replaced.
-  services.locust.service.command = lib.mkForce "${locustfile} --master";
+  # would be concatenated by Arion's `command` option, not replaced. Its
+  # files, `locustFiles`, come from arion-compose.nix.
+  services.locust.service.command = lib.mkForce "${locustFiles} --master";
 
   services.locust-worker.service = {
     inherit (locust) image volumes;
-    command = "${locustfile} --worker --master-host locust";
+    command = "${locustFiles} --worker --master-host locust";
   };
 }

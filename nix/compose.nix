@@ -2,7 +2,8 @@
 # same with Locust as master and scalable workers (arion-workers.nix merged in).
 #
 # The generated file lives in the store, so the folder it mounts at /mnt/locust
-# is a store path holding just locustfile.py. The same composition with "./"
+# is a store path holding just the locust files (locustfile.py and what Locust
+# loads beside it, nix/sources.json). The same composition with "./"
 # as that folder is what the committed docker-compose.yml must equal.
 {
   lib,

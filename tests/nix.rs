@@ -271,8 +271,13 @@ fn images_spec() -> Value {
     read_json(&root().join("deploy/images.json"))
 }
 
+/// The Locust extension the stack loads beside the seed's locustfile: the
+/// Servers tab on Locust's page (issue 19).
+const EXTENSION: &str = "locust_servers.py";
+
 /// The seed's compose file as this lab runs it: Locust from the image built
-/// here (`<repository>:<locustTag>`) instead of the registry's locustio/locust.
+/// here (`<repository>:<locustTag>`) instead of the registry's locustio/locust,
+/// and the [`EXTENSION`] loaded beside the seed's locustfile from the same folder.
 fn seed_compose() -> Value {
     let mut seed = parse_yaml(&read(&helpers().join("seed-compose.yml")))
         .expect("tests/nix/seed-compose.yml parses");
@@ -284,6 +289,9 @@ fn seed_compose() -> Value {
         spec["locustTag"].as_str().expect("locustTag")
     );
     seed["services"]["locust"]["image"] = Value::String(tag);
+    let command = seed["services"]["locust"]["command"].as_str().expect("command");
+    assert_eq!(command, "-f /mnt/locust/locustfile.py");
+    seed["services"]["locust"]["command"] = format!("{command},/mnt/locust/{EXTENSION}").into();
     seed
 }
 
@@ -583,8 +591,8 @@ fn stand_in_arion_rejects_a_second_command_without_mk_force() {
     assert!(arion_with(&composition, Some(&workers), None).is_ok());
     edit(
         &workers,
-        "lib.mkForce \"${locustfile} --master\"",
-        "\"${locustfile} --master\"",
+        "lib.mkForce \"${locustFiles} --master\"",
+        "\"${locustFiles} --master\"",
     );
     match arion_with(&composition, Some(&workers), None) {
         Ok(value) => panic!("two plain commands were accepted: {value}"),
@@ -608,15 +616,11 @@ fn stand_in_arion_rejects_unknown_options_and_wrong_types() {
     for (from, to, message) in [
         ("ports = [", "port = [", "has no option port"),
         (
-            "command = \"-f",
-            "command = 42; x = \"-f",
+            "command = locustFiles;",
+            "command = 42; x = locustFiles;",
             "has no option x",
         ),
-        (
-            "command = \"-f /mnt/locust/locustfile.py\";",
-            "command = 42;",
-            "command must be",
-        ),
+        ("command = locustFiles;", "command = 42;", "command must be"),
         ("project.name = ", "project.nmae = ", "has no option nmae"),
     ] {
         fs::write(&file, &original).unwrap();
