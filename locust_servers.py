@@ -411,18 +411,31 @@ class Servers:
         self.began, self.began_wall = time.monotonic(), time.time()
 
     def scrape(self) -> None:
-        """Reads every server once, side by side, each within its timeout."""
-        jobs = [gevent.spawn(self._scrape_service, name, url) for name, url in self.targets]
-        gevent.joinall(jobs, timeout=2 * SCRAPE_TIMEOUT + 1)
-        gevent.killall(jobs, block=False)
+        """Reads every server once, side by side, each within its timeouts: a
+        name lookup that hangs (a stopped container's, on Docker's DNS) or a
+        server that does not answer costs its own row an error, no one else a wait."""
+        jobs = {name: gevent.spawn(self._scrape_service, name, url) for name, url in self.targets}
+        gevent.joinall(list(jobs.values()), timeout=3 * SCRAPE_TIMEOUT + 0.5)
+        for service, job in jobs.items():
+            if not job.dead:
+                job.kill(block=False)
+                self._failed(service, f"no answer within {3 * SCRAPE_TIMEOUT:g} s")
+
+    def _failed(self, service: str, error: str) -> None:
+        """Every row of `service` (or a new one) says why it has no fresh figures."""
+        for row in [row for row in self.rows if row.service == service] or [self._row(service, "")]:
+            row.error = error
 
     def _scrape_service(self, service: str, url: str) -> None:
         known = [row for row in self.rows if row.service == service]
+        host = urlsplit(url).hostname
         try:
-            found = addresses(url)
+            with gevent.Timeout(
+                SCRAPE_TIMEOUT, MetricsError(f"cannot resolve {host} within {SCRAPE_TIMEOUT:g} s")
+            ):
+                found = addresses(url)
         except MetricsError as error:
-            for row in known or [self._row(service, "")]:
-                row.error = str(error)
+            self._failed(service, str(error))
             return
         for row in known:
             if row.address and row.address not in found:

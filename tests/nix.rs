@@ -289,7 +289,9 @@ fn seed_compose() -> Value {
         spec["locustTag"].as_str().expect("locustTag")
     );
     seed["services"]["locust"]["image"] = Value::String(tag);
-    let command = seed["services"]["locust"]["command"].as_str().expect("command");
+    let command = seed["services"]["locust"]["command"]
+        .as_str()
+        .expect("command");
     assert_eq!(command, "-f /mnt/locust/locustfile.py");
     seed["services"]["locust"]["command"] = format!("{command},/mnt/locust/{EXTENSION}").into();
     seed

@@ -87,6 +87,16 @@ const TOOLS: &[(&str, &[&str], &str)] = &[
     ),
     ("git", &["--version"], "Debian: apt-get install git"),
     (
+        "chromium",
+        &["--version"],
+        "Debian: apt-get install chromium chromium-driver",
+    ),
+    (
+        "chromedriver",
+        &["--version"],
+        "Debian: apt-get install chromium-driver",
+    ),
+    (
         "unshare",
         &["--version"],
         "Debian: apt-get install util-linux iproute2 (unshare, mount, ip)",

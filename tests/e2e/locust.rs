@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::metrics::{ServerRow, servers_csv};
 use super::project::Project;
 
 /// A finished headless run.
@@ -22,6 +23,9 @@ pub struct Run {
     pub stats: BTreeMap<String, Row>,
     /// One line per row of `stats_failures.csv`.
     pub failures: Vec<String>,
+    /// Each server's own figures, by server, as `locust_servers.py` wrote
+    /// them to `stats_servers.csv`; empty if it wrote none.
+    pub servers: BTreeMap<String, ServerRow>,
 }
 
 /// The columns of Locust's stats CSV that the checks use.
@@ -95,6 +99,7 @@ pub fn headless_with(
             .into_iter()
             .map(|f| format!("{}: {} x {}", f.name, f.occurrences, f.error))
             .collect(),
+        servers: servers_csv(dir),
     }
 }
 

@@ -1,82 +1,103 @@
-//! Each server container's `GET /metrics`, read over the stack's network from
-//! a one-off Locust container (the server images are scratch: no shell to
-//! `exec` into), and checked against what Locust counted.
+//! The servers' own figures from a headless Locust run in the stack: what
+//! `locust_servers.py` (loaded beside the locustfile by the compose command)
+//! wrote to `stats_servers.csv`, read from each server's `GET /metrics` over
+//! the stack's network, checked against what Locust counted.
 
-use wine_lab::lab::server_metrics::{Exposition, MEASURED_ROUTE};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
 use wine_lab::lab::targets::TARGETS;
-use wine_lab::metrics::{REQUESTS_TOTAL, ROWS_PREDICTED};
 
 use super::locust::Run;
-use super::project::Project;
-use std::time::Duration;
 
-/// Reads every server's `/metrics` via `via` and checks, per server: its
-/// `/predict` requests were all answered 200, are not fewer than Locust's
-/// count for its request name (nor zero), and rows predicted are requests ×
-/// the batch size. Returns one line per server; panics with every problem found.
+/// One row of `<prefix>_servers.csv`: a server's own figures over the run
+/// (empty cells, for figures it could not give, are `None`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerRow {
+    pub server: String,
+    pub requests: Option<u64>,
+    pub rows: Option<u64>,
+    pub mean_us: Option<f64>,
+    pub cpu_us_per_request: Option<f64>,
+    pub cpu_us_per_row: Option<f64>,
+    pub rss_mib: Option<f64>,
+    pub status: String,
+}
+
+/// The rows of `stats_servers.csv` in `dir`, by server; none if it is missing.
+pub fn servers_csv(dir: &Path) -> BTreeMap<String, ServerRow> {
+    let Ok(mut reader) = csv::Reader::from_path(dir.join("stats_servers.csv")) else {
+        return BTreeMap::new();
+    };
+    reader
+        .deserialize::<ServerRow>()
+        .map(|row| row.unwrap_or_else(|e| panic!("stats_servers.csv: {e}")))
+        .map(|row| (row.server.clone(), row))
+        .collect()
+}
+
+/// Checks the servers' own figures of `run`, per server: it was read ("ok"),
+/// answered no fewer requests than Locust counted for its name (nor zero),
+/// classified requests × the batch size rows, and gave its CPU and memory;
+/// and batch-64's CPU per row is under a fifth of batch-1's (the lab's
+/// lesson: about 1/45). Returns one line per server; panics with every problem.
 ///
-/// Not an equality: the stack's Locust CSV misses its last second of
-/// requests (Locust 2.47 rewrites it every second, not at exit; the lab's
-/// step hook fixes that, src/lab/step_hook.rs), and requests in flight when
-/// Locust stops are answered but not counted. A run here: 469 batch-64
-/// requests counted by Locust, 483 answered.
-pub fn check_against_locust(
-    project: &Project,
-    via: &str,
-    servers: &[String],
-    port: u16,
-    run: &Run,
-) -> Vec<String> {
-    let urls: Vec<String> = servers
-        .iter()
-        .map(|service| format!("http://{service}:{port}/metrics"))
-        .collect();
-    let answers = project.fetch(via, &urls, Duration::from_secs(30));
+/// Not an equality of counts: requests in flight when Locust stops are
+/// answered but not counted by Locust. A run here: 469 batch-64 requests
+/// counted by Locust, 483 answered.
+pub fn check_against_locust(run: &Run) -> Vec<String> {
     let mut lines = Vec::new();
     let mut problems = Vec::new();
-    for (service, answer) in servers.iter().zip(answers) {
-        let Some(target) = TARGETS.iter().find(|t| t.service == service) else {
-            problems.push(format!("{service}: not a target of the lab"));
+    for target in TARGETS {
+        let Some(row) = run.servers.get(target.service) else {
+            problems.push(format!("{}: no row in stats_servers.csv", target.service));
             continue;
         };
-        if answer.status != Some(200) {
-            problems.push(format!("{service}: {answer:?}"));
-            continue;
-        }
-        let exposition = match Exposition::parse(&answer.body) {
-            Ok(exposition) => exposition,
-            Err(error) => {
-                problems.push(format!("{service}: {error}"));
-                continue;
-            }
-        };
-        let route = ("route", MEASURED_ROUTE);
-        let ok = exposition.sum(REQUESTS_TOTAL, &[route, ("status", "200")]) as u64;
-        let all = exposition.sum(REQUESTS_TOTAL, &[route]) as u64;
-        let rows = exposition.sum(ROWS_PREDICTED, &[]) as u64;
-        let sent = run.stats.get(target.name).map_or(0, |row| row.requests);
+        let (requests, rows) = (row.requests.unwrap_or(0), row.rows.unwrap_or(0));
+        let sent = run.stats.get(target.name).map_or(0, |r| r.requests);
         lines.push(format!(
-            "  {service:<10} /metrics: {ok} requests answered 200 ({all} in all), {rows} rows; Locust counted {sent} {}",
-            target.name
+            "  {:<10} {requests} requests, {rows} rows, {:.2} µs of CPU per request, {:.3} per row, {:.1} MiB ({}); Locust counted {sent} {}",
+            target.service,
+            row.cpu_us_per_request.unwrap_or(f64::NAN),
+            row.cpu_us_per_row.unwrap_or(f64::NAN),
+            row.rss_mib.unwrap_or(f64::NAN),
+            row.status,
+            target.name,
         ));
-        if sent == 0 || ok < sent {
+        if row.status != "ok" {
+            problems.push(format!("{}: {}", target.service, row.status));
+        }
+        if sent == 0 || requests < sent {
             problems.push(format!(
-                "{service}: {ok} requests answered 200, fewer than the {sent} Locust counted"
+                "{}: {requests} requests answered, fewer than the {sent} Locust counted",
+                target.service
             ));
         }
-        if all != ok {
-            problems.push(format!("{service}: {} requests not answered 200", all - ok));
-        }
-        if rows != ok * u64::from(target.rows_per_request) {
+        if rows != requests * u64::from(target.rows_per_request) {
             problems.push(format!(
-                "{service}: {rows} rows predicted for {ok} requests of {} rows",
-                target.rows_per_request
+                "{}: {rows} rows for {requests} requests of {} rows",
+                target.service, target.rows_per_request
+            ));
+        }
+        if row.cpu_us_per_row.is_none() || row.rss_mib.is_none() || row.mean_us.is_none() {
+            problems.push(format!(
+                "{}: no CPU, memory or time figures",
+                target.service
+            ));
+        }
+    }
+    let per_row = |service: &str| run.servers.get(service).and_then(|row| row.cpu_us_per_row);
+    if let (Some(one), Some(sixty_four)) = (per_row("batch-1"), per_row("batch-64")) {
+        if sixty_four >= one / 5.0 {
+            problems.push(format!(
+                "batch-64's CPU per row ({sixty_four:.3} µs) is not under a fifth of batch-1's ({one:.3} µs)"
             ));
         }
     }
     assert!(
         problems.is_empty(),
-        "/metrics disagrees with Locust:\n  {}\n{}",
+        "the servers' own figures disagree with Locust:\n  {}\n{}",
         problems.join("\n  "),
         lines.join("\n")
     );

@@ -2,8 +2,8 @@
 //! outside commands with time limits ([`cmd`]), the images built from
 //! deploy/images.json and checked against it ([`images`]), a Compose project that
 //! cleans up after itself ([`project`]), Locust run headless inside it
-//! ([`locust`]), each server's `/metrics` read over the stack's network
-//! ([`metrics`]), and Locust's master and workers in distributed mode
+//! ([`locust`]), each server's own figures as Locust's extension read them from
+//! its `/metrics` ([`metrics`]), and Locust's master and workers in distributed mode
 //! ([`workers`]). Everything is Rust driving `docker` and `docker-compose`; the one
 //! script, `locust-rootfs.sh`, only makes the Locust image's Debian tree.
 //!

@@ -39,8 +39,23 @@ pub struct Project {
     /// The override, and whatever one-off containers write to `/out`; kept when
     /// the test fails.
     run_dir: Option<TempDir>,
+    /// `--project-directory`, where the first compose file is a rewritten copy.
+    project_dir: Option<PathBuf>,
     is_down: bool,
 }
+
+/// Puts the Locust service on a second, ordinary network as well, so that its
+/// published web UI is reachable from this host while the servers stay on the
+/// internal one (Docker publishes no port of a container on internal networks only).
+const LOCUST_UI_NETWORK: &str = "\
+# Test-only override (tests/e2e/project.rs): Locust's web UI reachable from the host.
+version: \"3.9\"
+services:
+  locust:
+    networks: [default, ui]
+networks:
+  ui: {}
+";
 
 /// One container event from `docker events`.
 #[derive(Debug, Deserialize)]
@@ -153,8 +168,41 @@ impl Project {
             name,
             compose_files: given.into_iter().chain([internal]).collect(),
             run_dir: Some(run_dir),
+            project_dir: None,
             is_down: false,
         }
+    }
+
+    /// A new project over `compose_file` whose Locust web UI, published on
+    /// the host's port 8089 there, is published on a free port of 127.0.0.1
+    /// instead ([`Project::locust_ui`]), as a browser reaches it: never port
+    /// 8089 itself, which the user's own stack or another test may hold. The
+    /// file is copied with that one change; its folder stays the project's.
+    pub fn with_locust_ui_on_loopback(compose_file: &Path) -> Project {
+        let text = std::fs::read_to_string(compose_file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", compose_file.display()));
+        let published = "\"8089:8089\"";
+        assert_eq!(
+            text.matches(published).count(),
+            1,
+            "{} publishes Locust's UI as {published} once",
+            compose_file.display()
+        );
+        let mut project = Project::new(compose_file);
+        let copy = project.run_dir().join("docker-compose.yml");
+        std::fs::write(&copy, text.replace(published, "\"127.0.0.1::8089\""))
+            .expect("write the compose file's copy");
+        project.compose_files[0] = copy;
+        project.project_dir = compose_file.parent().map(Path::to_path_buf);
+        project.add_override("locust-ui-network.yml", LOCUST_UI_NETWORK);
+        project
+    }
+
+    /// Where this host reaches the started Locust service's web UI, e.g.
+    /// `http://127.0.0.1:49153/`.
+    pub fn locust_ui(&self) -> String {
+        let address = cmd::run(self.compose().args(["port", "locust", "8089"]), STEP_LIMIT);
+        format!("http://{}/", address.trim())
     }
 
     /// Adds a test-only override (`text`, compose YAML) after the other files,
@@ -176,6 +224,9 @@ impl Project {
     pub fn compose(&self) -> Command {
         let mut command = Command::new("docker-compose");
         command.arg("--project-name").arg(&self.name);
+        if let Some(dir) = &self.project_dir {
+            command.arg("--project-directory").arg(dir);
+        }
         for file in &self.compose_files {
             command.arg("--file").arg(file);
         }

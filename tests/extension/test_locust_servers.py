@@ -163,6 +163,8 @@ class FakeServers(ext.Servers):
 
     def _resolve(self, url):
         found = self.dns.get(ext.urlsplit(url).hostname)
+        if found == "hang":  # as Docker's DNS for a stopped container's name
+            ext.gevent.sleep(10 * ext.SCRAPE_TIMEOUT)
         if found is None:
             raise ext.MetricsError("cannot resolve it")
         return found
@@ -212,6 +214,26 @@ class Scraping(unittest.TestCase):
         servers.scrape()
         errors = {row.name: row.error for row, _ in servers.table()}
         self.assertIn("no longer resolves", errors["batch-1 (10.0.0.5)"])
+
+    def test_a_name_lookup_that_hangs_is_that_rows_error_and_delays_no_other(self):
+        servers = FakeServers(
+            [("no-batch", "http://no-batch:80"), ("batch-1", "http://batch-1:80")],
+            dns={"no-batch": ["10.0.0.9"], "batch-1": ["10.0.0.4"]},
+            answers={
+                "10.0.0.9": metrics(requests=1, rows=1, buckets=[(1e-5, 1)]),
+                "10.0.0.4": metrics(requests=1, rows=1, buckets=[(1e-5, 1)]),
+            },
+        )
+        servers.scrape()
+        servers.dns["no-batch"] = "hang"
+        servers.answers["10.0.0.4"] = metrics(requests=9, rows=9, buckets=[(1e-5, 9)])
+        started = ext.time.monotonic()
+        servers.scrape()
+        self.assertLess(ext.time.monotonic() - started, 3 * ext.SCRAPE_TIMEOUT)
+        rows = {row.name: (row.error, figures) for row, figures in servers.table()}
+        self.assertIn("cannot resolve no-batch within", rows["no-batch"][0])
+        self.assertEqual(rows["no-batch"][1].requests, 0, "its last figures stay")
+        self.assertEqual((rows["batch-1"][0], rows["batch-1"][1].requests), (None, 8))
 
 
 def measured_row(service, requests, rows, cpu_seconds, seconds=0.001):
