@@ -5,7 +5,7 @@
 //! The lab needs it because Locust measures Locust: at 50 users its median was
 //! 17 ms for every server while the servers' own share was about 0.02 ms
 //! (issue 11). The names below are the one place they are written; the lab's
-//! reader ([`crate::lab::server_metrics`]) and the tests use these constants.
+//! reader ([`crate::lab::Exposition`]) and the tests use these constants.
 //!
 //! Crate: `prometheus` (tikv/rust-prometheus), default features off. Its
 //! histogram records with atomic adds only (prometheus 0.14,

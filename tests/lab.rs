@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{Guarded, binary, request, send_raw};
 use serde_json::Value;
-use wine_lab::lab::options::DEFAULT_WORKERS;
-use wine_lab::lab::targets::{LOCUSTFILE, TARGETS};
+use wine_lab::lab::{DEFAULT_WORKERS, LOCUSTFILE, TARGETS};
 
 /// A report folder that does not exist yet, `name` inside a temporary folder that
 /// is removed when the returned guard drops.
@@ -109,7 +108,7 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
         let cpu = step["locust_cpu_percent"].as_f64().unwrap();
         assert_eq!(
             limited,
-            cpu >= wine_lab::lab::report::LOAD_GENERATOR_LIMIT_PERCENT
+            cpu >= wine_lab::lab::LOAD_GENERATOR_LIMIT_PERCENT
                 || step["locust_cpu_warning"].as_bool().unwrap()
         );
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::stats::StatsError;
+use super::measure::StatsError;
 use crate::dataset::DataError;
 use crate::model_file::LoadError;
 use crate::train::TrainError;
@@ -34,7 +34,7 @@ pub enum LabError {
     #[error(
         "no Locust on PATH, and wine-lab could not install the pinned one: {0}. Or point --locust at a Locust, or use `nix run`."
     )]
-    LocustInstall(#[source] super::locust_venv::InstallError),
+    LocustInstall(#[source] super::locust::venv::InstallError),
     /// The program exists but could not be run (not executable, say).
     #[error("cannot run `{} --version`, so Locust cannot run here: {source}", program.display())]
     LocustUnrunnable {

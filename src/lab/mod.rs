@@ -2,38 +2,45 @@
 //! Locust pointed at them, either with Locust's web UI (the lab's way) or as a
 //! headless sweep of user counts that ends in a latency report.
 //!
-//! - [`run`] (here): the entry point; [`options`] says what to run, [`LabError`] why it stopped.
-//! - [`web`]: the web UI mode. [`sweep`]: the headless sweep, one [`step`] per
-//!   user count, with a [`progress`] line.
-//! - [`targets`]: the four servers and the Locust tasks that load them;
-//!   [`stack`] runs the servers in this process, serving the [`served_model`].
-//! - [`locust`]: Locust as a child process (one, or a master and its
-//!   workers), running the [`locustfile`]; [`locust_venv`]: Locust installed
-//!   by wine-lab when there is none; [`cpu`]: how much CPU each side used.
-//! - [`stats`]: reading Locust's numbers (final and on time thanks to the
-//!   [`step_hook`]), and the servers' own `/metrics` ([`server_metrics`]); [`report`]: the report's data and its renderings (text,
-//!   CSV, HTML, chart).
+//! The folders, one job each:
+//!
+//! - [`run`] (here): the entry point; [`options`] says what to run, [`error`] why it stopped.
+//! - [`web`]: the web UI mode. [`sweep`]: the headless sweep, one step per
+//!   user count, with a progress line.
+//! - [`servers`]: the four targets and the servers that serve them, in this
+//!   process, with the model they serve.
+//! - [`locust`]: Locust as a child process, the Python files it loads (the
+//!   locustfile and wine-lab's hook), and the pinned Locust wine-lab installs
+//!   when there is none.
+//! - [`measure`]: what a step measured: both sides' CPU use, Locust's CSV,
+//!   and the servers' own `/metrics`.
+//! - [`report`]: the report's data and its renderings (text, CSV, HTML, chart).
+//!
+//! Only the names below leave the lab: what the `wine-lab` binary runs it
+//! with, and what the tests check it against.
 
-pub mod cpu;
 mod error;
-pub mod locust;
-pub mod locust_venv;
-pub mod locustfile;
-pub mod options;
-pub mod progress;
-pub mod report;
-pub mod served_model;
-pub mod server_metrics;
-pub mod stack;
-pub mod stats;
-pub mod step;
-pub mod step_hook;
-pub mod sweep;
-pub mod targets;
-pub mod web;
+mod locust;
+mod measure;
+mod options;
+mod report;
+mod servers;
+mod sweep;
+mod web;
 
 pub use error::LabError;
-pub use options::{Client, LabOptions, Mode, SweepOptions, WebOptions};
+pub use options::{
+    Client, DEFAULT_WORKERS, LabOptions, MAX_WORKERS, Mode, SweepOptions, WebOptions,
+    parse_spawn_rate, parse_step_duration,
+};
+
+/// For the tests: the lab's compiled-in locustfile and its four targets, the
+/// reader of a server's `/metrics`, the CPU level that marks a step as limited
+/// by Locust, and where wine-lab installs its own Locust.
+pub use locust::{LOCUSTFILE, venv as locust_venv};
+pub use measure::{Exposition, MEASURED_ROUTE};
+pub use report::LOAD_GENERATOR_LIMIT_PERCENT;
+pub use servers::{TARGETS, Target};
 
 use tokio_util::sync::CancellationToken;
 
@@ -60,7 +67,7 @@ async fn find_locust(options: &LabOptions, stop: &CancellationToken) -> Result<L
         return Locust::find(program.clone()).await;
     }
     match Locust::find("locust".into()).await {
-        Err(LabError::LocustMissing { .. }) => locust_venv::locust(stop).await,
+        Err(LabError::LocustMissing { .. }) => locust::venv::locust(stop).await,
         found => found,
     }
 }

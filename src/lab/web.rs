@@ -8,12 +8,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::locust::{self, Locust};
-use super::locustfile::Locustfile;
-use super::served_model;
-use super::stack::LocalStack;
-use super::step_hook::StepHook;
-use super::{LabError, LabOptions, WebOptions};
+use super::error::LabError;
+use super::locust::{self, Locust, Locustfile, StepHook};
+use super::options::{LabOptions, WebOptions};
+use super::servers::{self, LocalStack};
 
 /// How long Locust may take to open its web UI.
 const WEB_UI_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,7 +24,7 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<(), LabError> {
     check_web_port_free(web).await?;
-    let served = served_model::load_or_train(options.model.as_deref())?;
+    let served = servers::load_or_train(options.model.as_deref())?;
     let file = Locustfile::temporary(options.locustfile.as_deref(), options.client)?;
     eprintln!("model sha256 {}; {}", served.sha256, locust.version);
     let stack = LocalStack::start_announced(served.model, options.base_port).await?;

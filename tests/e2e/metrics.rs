@@ -2,8 +2,7 @@
 //! a one-off Locust container (the server images are scratch: no shell to
 //! `exec` into), and checked against what Locust counted.
 
-use wine_lab::lab::server_metrics::{Exposition, MEASURED_ROUTE};
-use wine_lab::lab::targets::TARGETS;
+use wine_lab::lab::{Exposition, MEASURED_ROUTE, TARGETS};
 use wine_lab::metrics::{REQUESTS_TOTAL, ROWS_PREDICTED};
 
 use super::locust::Run;
@@ -17,7 +16,7 @@ use std::time::Duration;
 ///
 /// Not an equality: the stack's Locust CSV misses its last second of
 /// requests (Locust 2.47 rewrites it every second, not at exit; the lab's
-/// step hook fixes that, src/lab/step_hook.rs), and requests in flight when
+/// step hook fixes that, src/lab/locust/step_hook.rs), and requests in flight when
 /// Locust stops are answered but not counted. A run here: 469 batch-64
 /// requests counted by Locust, 483 answered.
 pub fn check_against_locust(

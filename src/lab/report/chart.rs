@@ -11,7 +11,8 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::Step;
-use crate::lab::targets::{TARGETS, Target};
+use crate::lab::measure::TargetStats;
+use crate::lab::servers::{TARGETS, Target};
 
 /// One colour per server (Okabe-Ito, readable with colour blindness).
 const COLOURS: [RGBColor; 4] = [
@@ -55,7 +56,7 @@ const PANELS: [(&str, Statistic); 3] = [
     }),
 ];
 
-fn locust<'a>(step: &'a Step, target: &Target) -> Option<&'a crate::lab::stats::TargetStats> {
+fn locust<'a>(step: &'a Step, target: &Target) -> Option<&'a TargetStats> {
     step.targets.iter().find(|t| t.name == target.name)
 }
 

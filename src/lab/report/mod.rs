@@ -15,9 +15,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::measure::{ServerSide, TargetStats};
 use super::options::Client;
-use super::server_metrics::ServerSide;
-use super::stats::TargetStats;
 
 /// Locust's CPU use (percent of one core, per core it can use) from which it,
 /// not the servers, limits the measurement; Locust itself warns at the same
@@ -231,7 +230,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_step(users: u32, locust_cpu_percent: f64) -> Step {
-        let targets: Vec<TargetStats> = crate::lab::targets::TARGETS
+        let targets: Vec<TargetStats> = crate::lab::servers::TARGETS
             .iter()
             .enumerate()
             .map(|(i, target)| TargetStats {

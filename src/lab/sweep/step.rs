@@ -4,7 +4,7 @@
 //!
 //! Two data sources: Locust's CSV (made final by the [`StepHook`]), and each
 //! server's own `GET /metrics`, read just before Locust starts and just
-//! after it exits (see [`super::server_metrics`]), with each server thread's CPU clock.
+//! after it exits (see [`crate::lab::measure`]), with each server thread's CPU clock.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -13,17 +13,14 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::cpu::{self, CpuReading};
-use super::locust::{self, Locust};
-use super::locustfile::Locustfile;
 use super::progress::{StepProgress, SweepPosition};
-use super::report::{self, Step};
-use super::server_metrics::{Reading, ServerSide};
-use super::stack::LocalStack;
-use super::stats;
-use super::step_hook::StepHook;
-use super::targets::TARGETS;
-use super::{Client, LabError, SweepOptions};
+use crate::lab::error::LabError;
+use crate::lab::locust::{self, Locust, Locustfile, StepHook};
+use crate::lab::measure::cpu::{self, CpuReading};
+use crate::lab::measure::{self, Reading, ServerSide};
+use crate::lab::options::{Client, SweepOptions};
+use crate::lab::report::{self, Step};
+use crate::lab::servers::{LocalStack, TARGETS};
 
 /// What a step needs from the sweep around it.
 pub struct StepContext<'a> {
@@ -109,14 +106,15 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
         Ok(Some(_)) => {}
         Err(source) => return Err(LabError::LocustWait { source }),
     }
-    let targets = stats::read_stats(&dir.join("locust_stats.csv"), &TARGETS).map_err(|source| {
-        LabError::StepStatistics {
-            users,
-            source,
-            log_end: locust::last_line(&log_text),
-            log: log_path.clone(),
-        }
-    })?;
+    let targets =
+        measure::read_stats(&dir.join("locust_stats.csv"), &TARGETS).map_err(|source| {
+            LabError::StepStatistics {
+                users,
+                source,
+                log_end: locust::last_line(&log_text),
+                log: log_path.clone(),
+            }
+        })?;
     let server_side = servers_after
         .map_err(|source| LabError::ServerFailed { source })?
         .since(&servers_before);

@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
-use super::targets::LOCUSTFILE;
-use super::{Client, LabError};
+use crate::lab::error::LabError;
+use crate::lab::options::Client;
+
+/// The repository's `locustfile.py`, compiled in so the runner works from any directory.
+pub const LOCUSTFILE: &str = include_str!("../../../locustfile.py");
 
 /// The repository's `locustfile_fast.py`: the lab's tasks on `FastHttpUser`,
 /// imported from `locustfile.py`, which must be written beside it.
-pub const FAST_LOCUSTFILE: &str = include_str!("../../locustfile_fast.py");
+pub const FAST_LOCUSTFILE: &str = include_str!("../../../locustfile_fast.py");
 
 /// A locustfile on disk, for as long as this value lives.
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::targets::Target;
+use crate::lab::servers::Target;
 
 /// One row of Locust's stats CSV, the columns the report uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -114,7 +114,7 @@ fn percentile(cell: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::targets::TARGETS;
+    use crate::lab::servers::TARGETS;
 
     const SAMPLE: &str = "\
 Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%

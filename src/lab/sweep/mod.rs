@@ -1,20 +1,23 @@
 //! The headless sweep: one Locust run per user count against the four
 //! servers, a table printed after each step, and the report folder rewritten
 //! after each step, so a sweep that stops early keeps what it measured.
+//! Each [`step`] runs Locust once, with a [`progress`] line while it runs.
+
+mod progress;
+mod step;
 
 use std::path::Path;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::locust::Locust;
-use super::locustfile::Locustfile;
-use super::progress::SweepPosition;
-use super::report::{self, Machine, Summary};
-use super::served_model;
-use super::stack::LocalStack;
-use super::step::{self, StepContext};
-use super::{LabError, LabOptions, SweepOptions};
+use crate::lab::error::LabError;
+use crate::lab::locust::{Locust, Locustfile};
+use crate::lab::options::{LabOptions, SweepOptions};
+use crate::lab::report::{self, Machine, Summary};
+use crate::lab::servers::{self, LocalStack};
+use progress::SweepPosition;
+use step::StepContext;
 
 /// Runs every step, then writes the report; returns what it measured.
 pub async fn run(
@@ -23,7 +26,7 @@ pub async fn run(
     sweep: &SweepOptions,
     stop: CancellationToken,
 ) -> Result<Summary, LabError> {
-    let served = served_model::load_or_train(options.model.as_deref())?;
+    let served = servers::load_or_train(options.model.as_deref())?;
     let out = &sweep.out;
     let report_error = |source| LabError::ReportWrite {
         dir: out.clone(),

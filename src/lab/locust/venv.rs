@@ -24,12 +24,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::LabError;
-use super::locust::{Locust, last_line};
+use super::process::{Locust, last_line};
+use crate::lab::error::LabError;
 
 /// The Locust pin: one file for CI (`.ci/run`), the Locust image
 /// (`tests/e2e/locust-image.sh`) and this venv.
-pub const PIN: &str = include_str!("../../tests/requirements.txt");
+pub const PIN: &str = include_str!("../../../tests/requirements.txt");
 
 /// Written into the venv last: its presence says the venv is whole.
 pub const COMPLETE_MARKER: &str = "wine-lab-complete";

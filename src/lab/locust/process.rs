@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use super::LabError;
+use crate::lab::error::LabError;
 
 /// What Locust logs when its own CPU use limits the load it can generate.
 pub const CPU_WARNING: &str = "CPU usage above";
@@ -88,7 +88,7 @@ impl Locust {
     /// loopback port. The workers share the master's process group, which
     /// [`terminate`] signals as a whole; they are Locust's children, and it
     /// waits for them before exiting, so their CPU time reaches wine-lab's
-    /// [`super::cpu`] reading with the master's.
+    /// [`crate::lab::measure::cpu`] reading with the master's.
     pub fn command(
         &self,
         locustfiles: &[&Path],

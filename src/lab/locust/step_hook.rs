@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
-use super::LabError;
+use crate::lab::error::LabError;
 
 /// The hook, compiled in.
 pub const STEP_HOOK_PY: &str = include_str!("step_hook.py");
