@@ -4,7 +4,7 @@
 //! SIGKILL, a crashing locustfile, a taken port), and wine-lab installing its
 //! own Locust when there is none.
 //!
-//! These tests need the `locust` program (`pip install -r tests/requirements.txt`),
+//! These tests need the `locust` program (`pip install -r src/lab/locust/requirements.txt`),
 //! or python3 and PyPI for the installation, so they are `#[ignore]`d by plain
 //! `cargo test` and run by `cargo test -- --include-ignored`, where a missing
 //! tool fails them.

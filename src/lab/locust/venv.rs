@@ -27,9 +27,9 @@ use tokio_util::sync::CancellationToken;
 use super::process::{Locust, last_line};
 use crate::lab::error::LabError;
 
-/// The Locust pin: one file for CI (`.ci/run`), the Locust image
-/// (`tests/e2e/locust-image.sh`) and this venv.
-pub const PIN: &str = include_str!("../../../tests/requirements.txt");
+/// The Locust pin, `requirements.txt` beside this file: the one pin for this
+/// venv, CI (`.ci/run`) and the Locust image (`tests/e2e/locust-rootfs.sh`).
+pub const PIN: &str = include_str!("requirements.txt");
 
 /// Written into the venv last: its presence says the venv is whole.
 pub const COMPLETE_MARKER: &str = "wine-lab-complete";
