@@ -17,7 +17,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -25,7 +25,7 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::process::{Locust, last_line};
-use crate::lab::error::LabError;
+use crate::lab::error::{InstallError, LabError};
 
 /// The Locust pin, `requirements.txt` beside this file: the one pin for this
 /// venv, CI (`.ci/run`) and the Locust image (`tests/e2e/locust-rootfs.sh`).
@@ -36,58 +36,6 @@ pub const COMPLETE_MARKER: &str = "wine-lab-complete";
 
 /// The Python that makes the venv.
 const PYTHON: &str = "python3";
-
-/// Why wine-lab could not install its own Locust (exit code 3).
-#[derive(Debug, thiserror::Error)]
-pub enum InstallError {
-    /// Neither XDG_CACHE_HOME nor HOME says where the user's cache is.
-    #[error("no cache folder (set XDG_CACHE_HOME or HOME)")]
-    NoCacheFolder,
-    /// The cache folder cannot be written.
-    #[error("cannot write in {}: {source}", path.display())]
-    CacheFolder {
-        /// The folder.
-        path: PathBuf,
-        /// The file system's error.
-        source: std::io::Error,
-    },
-    /// No `python3` program.
-    #[error(
-        "no `python3` to make a venv with (install Python 3; Debian: apt-get install python3-venv)"
-    )]
-    NoPython,
-    /// `python3 -m venv` failed: on Debian, python3-venv is missing.
-    #[error(
-        "`python3 -m venv` failed ({status}): {said} (on Debian or Ubuntu: apt-get install python3-venv)"
-    )]
-    Venv {
-        /// How it exited.
-        status: ExitStatus,
-        /// Its last line.
-        said: String,
-    },
-    /// A program could not be started.
-    #[error("cannot run {program}: {source}")]
-    Run {
-        /// The program.
-        program: String,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// `pip install` failed, most often without PyPI.
-    #[error("`pip install {pin}` failed ({status}): {said} (it downloads from PyPI)")]
-    Pip {
-        /// The requirement.
-        pin: String,
-        /// How it exited.
-        status: ExitStatus,
-        /// Its last error line.
-        said: String,
-    },
-    /// Locust was installed but does not run.
-    #[error("the installed Locust does not run: {0}")]
-    Broken(String),
-}
 
 /// The cache folder by the XDG rule: `$XDG_CACHE_HOME` if it is an absolute
 /// path, else `$HOME/.cache`. Linux only, like wine-lab, so the rule is

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lab::error::StatsError;
 use crate::lab::servers::Target;
 
 /// One row of Locust's stats CSV, the columns the report uses.
@@ -53,22 +54,6 @@ pub struct TargetStats {
     pub requests_per_s: f64,
     /// Rows classified per second: rows per request x requests per second.
     pub rows_per_s: f64,
-}
-
-/// Why a stats file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum StatsError {
-    /// The file is missing or not Locust's CSV.
-    #[error("cannot read Locust's statistics {path}: {source}")]
-    Csv {
-        /// The file.
-        path: String,
-        /// The CSV error.
-        source: csv::Error,
-    },
-    /// A target sent no request at all.
-    #[error("Locust's statistics have no requests for {0}")]
-    Missing(String),
 }
 
 /// Reads the stats of each target, in `targets` order.

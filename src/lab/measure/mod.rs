@@ -6,6 +6,6 @@ pub(crate) mod cpu;
 mod locust_stats;
 mod server_metrics;
 
-pub(crate) use locust_stats::{StatsError, TargetStats, read_stats};
+pub(crate) use locust_stats::{TargetStats, read_stats};
 pub use server_metrics::{Exposition, MEASURED_ROUTE};
 pub(crate) use server_metrics::{Reading, ServerSide};

@@ -15,10 +15,10 @@ use std::thread::JoinHandle;
 
 use tokio_util::sync::CancellationToken;
 
+use super::cpu_clock::ThreadCpuClock;
 use super::targets::{TARGETS, Target};
 use crate::api::DEFAULT_MAX_BODY_BYTES;
 use crate::lab::error::LabError;
-use crate::lab::measure::cpu::ThreadCpuClock;
 use crate::model::WineModel;
 use crate::server::{self, ServerOptions};
 
