@@ -1,11 +1,14 @@
 //! What a sweep step measured, from three sources: the [`cpu`] time both
 //! sides used, Locust's own CSV ([`locust_stats`]), and each server's
-//! `GET /metrics` ([`server_metrics`]).
+//! `GET /metrics`, read as [`prometheus`] text before and after the step and
+//! turned into the step's [`server_side`] figures.
 
 pub(crate) mod cpu;
 mod locust_stats;
-mod server_metrics;
+mod prometheus;
+mod server_side;
 
 pub(crate) use locust_stats::{TargetStats, read_stats};
-pub use server_metrics::{Exposition, MEASURED_ROUTE};
-pub(crate) use server_metrics::{Reading, ServerSide};
+pub use prometheus::Exposition;
+pub use server_side::MEASURED_ROUTE;
+pub(crate) use server_side::{Reading, ServerSide};
