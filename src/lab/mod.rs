@@ -15,11 +15,13 @@
 //! - [`measure`]: what a step measured: both sides' CPU use, Locust's CSV,
 //!   and the servers' own `/metrics`.
 //! - [`report`]: the report's data and its renderings (text, CSV, HTML, chart).
+//! - [`http`]: the one HTTP client, for the servers' `/metrics` and Locust's web UI.
 //!
 //! Only the names below leave the lab: what the `wine-lab` binary runs it
 //! with, and what the tests check it against.
 
 mod error;
+mod http;
 mod locust;
 mod measure;
 mod options;

@@ -4,11 +4,11 @@
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::error::LabError;
+use super::http;
 use super::locust::{self, Locust, Locustfile, StepHook};
 use super::options::{LabOptions, WebOptions};
 use super::servers::{self, LocalStack};
@@ -124,29 +124,10 @@ async fn session(
 
 /// How many workers Locust's master at `host:port` has, from its web UI's
 /// `/stats/requests` (its `worker_count`); `None` if it does not say yet.
-///
-/// One HTTP/1.0 GET to the Locust wine-lab started, on loopback, answered
-/// whole and the connection closed (HTTP/1.0 has no chunking): a few lines
-/// rather than an HTTP client crate.
 async fn workers_connected(host: &str, port: u16) -> Option<u64> {
-    let get = async {
-        let mut stream = TcpStream::connect((host, port)).await.ok()?;
-        let request = format!("GET /stats/requests HTTP/1.0\r\nHost: {host}\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.ok()?;
-        let text = String::from_utf8_lossy(&response);
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        if !head.starts_with("HTTP/1.") || head.split_whitespace().nth(1) != Some("200") {
-            return None;
-        }
-        let stats: serde_json::Value = serde_json::from_str(body).ok()?;
-        stats["worker_count"].as_u64()
-    };
-    tokio::time::timeout(Duration::from_secs(2), get)
-        .await
-        .ok()
-        .flatten()
+    let stats = http::get_text(host, port, "/stats/requests", Duration::from_secs(2)).await;
+    let stats: serde_json::Value = serde_json::from_str(&stats.ok()?).ok()?;
+    stats["worker_count"].as_u64()
 }
 
 /// Whether something accepts connections at `host:port` (a host that

@@ -12,13 +12,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
 
 use super::prometheus::Exposition;
+use crate::lab::http;
 use crate::metrics::{REQUEST_DURATION, REQUESTS_TOTAL, ROWS_PREDICTED};
 
 /// The route whose requests the lab measures.
@@ -26,47 +23,6 @@ pub const MEASURED_ROUTE: &str = "/predict";
 
 /// How long one read of `/metrics` may take (it is a few kB from loopback).
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Largest `/metrics` answer read (it is about 10 kB).
-const MAX_SCRAPE_BYTES: usize = 1024 * 1024;
-
-/// Reads `GET /metrics` from the server at `addr`.
-pub async fn scrape(addr: SocketAddr) -> io::Result<String> {
-    match tokio::time::timeout(SCRAPE_TIMEOUT, scrape_now(addr)).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("GET http://{addr}/metrics took over {SCRAPE_TIMEOUT:?}"),
-        )),
-    }
-}
-
-async fn scrape_now(addr: SocketAddr) -> io::Result<String> {
-    let stream = TcpStream::connect(addr).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(io::Error::other)?;
-    let driver = tokio::spawn(connection);
-    let request = Request::get("/metrics")
-        .header(header::HOST, addr.to_string())
-        .body(Body::empty())
-        .map_err(io::Error::other)?;
-    let response = sender.send_request(request).await.map_err(io::Error::other);
-    let body = match response {
-        Ok(response) if response.status() == StatusCode::OK => {
-            axum::body::to_bytes(Body::new(response.into_body()), MAX_SCRAPE_BYTES)
-                .await
-                .map_err(io::Error::other)
-        }
-        Ok(response) => Err(io::Error::other(format!(
-            "GET http://{addr}/metrics answered {}",
-            response.status()
-        ))),
-        Err(error) => Err(error),
-    };
-    driver.abort();
-    String::from_utf8(body?.to_vec()).map_err(io::Error::other)
-}
 
 /// The `q` quantile (0..=1) of cumulative `buckets` `(le, count)`, as
 /// Prometheus' `histogram_quantile` computes it; `None` without observations.
@@ -116,7 +72,13 @@ impl Reading {
 
     /// Reads and parses `GET /metrics` of the server at `addr`.
     pub async fn read(addr: SocketAddr) -> io::Result<Self> {
-        let text = scrape(addr).await?;
+        let text = http::get_text(
+            &addr.ip().to_string(),
+            addr.port(),
+            "/metrics",
+            SCRAPE_TIMEOUT,
+        )
+        .await?;
         let exposition = Exposition::parse(&text).map_err(io::Error::other)?;
         Ok(Reading::from_exposition(&exposition))
     }
