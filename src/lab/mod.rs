@@ -58,7 +58,7 @@ pub async fn run(
     let locust = find_locust(options, &stop).await?;
     match mode {
         Mode::Web(web) => web::run(&locust, options, web, stop).await,
-        Mode::Sweep(sweep) => sweep::run(&locust, options, sweep, stop).await.map(drop),
+        Mode::Sweep(sweep) => sweep::run(&locust, options, sweep, stop).await,
     }
 }
 

@@ -11,7 +11,7 @@ use super::error::LabError;
 use super::http;
 use super::locust::{self, Locust, Locustfile, StepHook};
 use super::options::{LabOptions, WebOptions};
-use super::servers::{self, LocalStack};
+use super::servers::{LabServers, LocalStack};
 
 /// How long Locust may take to open its web UI.
 const WEB_UI_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,14 +24,10 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<(), LabError> {
     check_web_port_free(web).await?;
-    let served = servers::load_or_train(options.model.as_deref())?;
     let file = Locustfile::temporary(options.locustfile.as_deref(), options.client)?;
-    eprintln!("model sha256 {}; {}", served.sha256, locust.version);
-    let stack = LocalStack::start_announced(served.model, options.base_port).await?;
-    let result = session(locust, &file, &stack, web, options.workers, &stop).await;
-    let stopped = stack.stop().await;
-    result?;
-    stopped.map_err(|source| LabError::ServerFailed { source })
+    let servers = LabServers::start(options, &locust.version).await?;
+    let result = session(locust, &file, &servers.stack, web, options.workers, &stop).await;
+    servers.stop_after(result).await
 }
 
 /// Fails early, before training and starting anything, if Locust could not

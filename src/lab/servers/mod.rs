@@ -8,6 +8,5 @@ mod served_model;
 mod stack;
 mod targets;
 
-pub(crate) use served_model::load_or_train;
-pub(crate) use stack::LocalStack;
+pub(crate) use stack::{LabServers, LocalStack};
 pub use targets::{TARGETS, Target};
