@@ -79,17 +79,19 @@ pub enum LabError {
         /// The path given.
         path: PathBuf,
     },
-    /// No temporary folder for the built-in locustfile (web mode).
+    /// No temporary folder for the files Locust loads (wine-lab's hook, and
+    /// the built-in locustfile in the web mode).
     #[error(
-        "cannot create a temporary folder for the built-in locustfile (is TMPDIR writable?): {source}"
+        "cannot create a temporary folder for the files Locust loads (is TMPDIR writable?): {source}"
     )]
-    ScratchFolder {
+    LocustFilesFolder {
         /// The file system's error.
         source: std::io::Error,
     },
-    /// The built-in locustfile could not be written out for Locust.
-    #[error("cannot write the built-in locustfile to {}: {source}", path.display())]
-    LocustfileCopy {
+    /// A compiled-in Python file (the built-in locustfile, wine-lab's hook)
+    /// could not be written out for Locust.
+    #[error("cannot write {} for Locust to load: {source}", path.display())]
+    LocustFileWrite {
         /// Where it was to be written.
         path: PathBuf,
         /// The file system's error.

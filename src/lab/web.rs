@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::LabError;
 use super::http;
-use super::locust::{self, Locust, Locustfile, StepHook};
+use super::locust::{self, Locust, LocustFiles};
 use super::options::{LabOptions, WebOptions};
 use super::servers::{LabServers, LocalStack};
 
@@ -24,9 +24,10 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<(), LabError> {
     check_web_port_free(web).await?;
-    let file = Locustfile::temporary(options.locustfile.as_deref(), options.client)?;
+    // wine-lab's hook makes Locust's workers die with their master.
+    let files = LocustFiles::write(options.locustfile.as_deref(), options.client, None)?;
     let servers = LabServers::start(options, &locust.version).await?;
-    let result = session(locust, &file, &servers.stack, web, options.workers, &stop).await;
+    let result = session(locust, &files, &servers.stack, web, options.workers, &stop).await;
     servers.stop_after(result).await
 }
 
@@ -50,16 +51,14 @@ async fn check_web_port_free(web: &WebOptions) -> Result<(), LabError> {
 
 async fn session(
     locust: &Locust,
-    file: &Locustfile,
+    files: &LocustFiles,
     stack: &LocalStack,
     web: &WebOptions,
     workers: u32,
     stop: &CancellationToken,
 ) -> Result<(), LabError> {
-    // The hook makes the workers die with their master (its point 3).
-    let hook = StepHook::write()?;
     let mut child = locust
-        .command(&[file.path(), hook.path()], &stack.locust_env(), workers)?
+        .command(files.paths(), &stack.locust_env(), workers)?
         .args(["--web-host", &web.host, "--web-port", &web.port.to_string()])
         .spawn()
         .map_err(|source| LabError::LocustSpawn { source })?;

@@ -16,7 +16,7 @@ use std::time::Duration;
 ///
 /// Not an equality: the stack's Locust CSV misses its last second of
 /// requests (Locust 2.47 rewrites it every second, not at exit; the lab's
-/// step hook fixes that, src/lab/locust/step_hook.rs), and requests in flight when
+/// hook fixes that, src/lab/locust/hook.py), and requests in flight when
 /// Locust stops are answered but not counted. A run here: 469 batch-64
 /// requests counted by Locust, 483 answered.
 pub fn check_against_locust(

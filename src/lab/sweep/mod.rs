@@ -12,7 +12,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::lab::error::LabError;
-use crate::lab::locust::{Locust, Locustfile};
+use crate::lab::locust::{Locust, LocustFiles};
 use crate::lab::options::{LabOptions, SweepOptions};
 use crate::lab::report::{self, Machine, Summary};
 use crate::lab::servers::LabServers;
@@ -52,10 +52,10 @@ async fn steps_and_report(
     // The report folder is made once the servers run, so a failed start
     // leaves no folder behind to block the next attempt.
     std::fs::create_dir_all(out).map_err(report_error)?;
-    let locustfile = Locustfile::kept_in(options.locustfile.as_deref(), options.client, out)?;
+    let files = LocustFiles::write(options.locustfile.as_deref(), options.client, Some(out))?;
     let context = StepContext {
         locust,
-        locustfile: &locustfile,
+        files: &files,
         client: options.locustfile.is_none().then_some(options.client),
         workers: options.workers,
         stack: &servers.stack,

@@ -2,7 +2,7 @@
 //! time, and what the step measured: Locust's numbers for each target and
 //! both sides' CPU use.
 //!
-//! Two data sources: Locust's CSV (made final by the [`StepHook`]), and each
+//! Two data sources: Locust's CSV (made final by wine-lab's hook, [`crate::lab::locust`]), and each
 //! server's own `GET /metrics`, read just before Locust starts and just
 //! after it exits (see [`crate::lab::measure`]), with each server thread's CPU clock.
 
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::{StepProgress, SweepPosition};
 use crate::lab::error::LabError;
-use crate::lab::locust::{self, Locust, Locustfile, StepHook};
+use crate::lab::locust::{self, Locust, LocustFiles};
 use crate::lab::measure::cpu::{self, CpuReading};
 use crate::lab::measure::{self, Reading, ServerSide};
 use crate::lab::options::{Client, SweepOptions};
@@ -26,8 +26,8 @@ use crate::lab::servers::{LocalStack, TARGETS};
 pub struct StepContext<'a> {
     /// The Locust program.
     pub locust: &'a Locust,
-    /// The locustfile it runs.
-    pub locustfile: &'a Locustfile,
+    /// The files it loads: the locustfile, then wine-lab's hook.
+    pub files: &'a LocustFiles,
     /// Which built-in locustfile that is; `None` for a `--locustfile`.
     pub client: Option<Client>,
     /// Locust's worker processes (0: one process).
@@ -57,11 +57,10 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
     let log_path = dir.join("locust.log");
     let log = File::create(&log_path).map_err(report_error)?;
     let log_err = log.try_clone().map_err(report_error)?;
-    let hook = StepHook::write()?;
     // In distributed mode the master, which has the statistics, writes the
     // CSV; the hook is loaded by the workers too and does nothing there.
     let mut command = context.locust.command(
-        &[context.locustfile.path(), hook.path()],
+        context.files.paths(),
         &context.stack.locust_env(),
         context.workers,
     )?;
