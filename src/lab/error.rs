@@ -229,6 +229,12 @@ pub enum LabError {
         /// The server's error.
         source: std::io::Error,
     },
+    /// A server's `/metrics` could not be read before or after a step.
+    #[error("a server failed: {source}")]
+    MetricsUnreadable {
+        /// Which server, and why (the error names its URL).
+        source: std::io::Error,
+    },
 
     // Ctrl-C or SIGTERM (exit code 130).
     /// Interrupted before anything worth keeping was made.

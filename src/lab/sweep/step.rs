@@ -79,7 +79,7 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
 
     let servers_before = ServersReading::now(context.stack)
         .await
-        .map_err(|source| LabError::ServerFailed { source })?;
+        .map_err(|source| LabError::MetricsUnreadable { source })?;
     // The workers are the master's children, waited for by it before it
     // exits, so this reading, taken once the master was waited for, counts them.
     let cpu = CpuReading::now();
@@ -115,7 +115,7 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
             }
         })?;
     let server_side = servers_after
-        .map_err(|source| LabError::ServerFailed { source })?
+        .map_err(|source| LabError::MetricsUnreadable { source })?
         .since(&servers_before);
     // Each Locust process warns for itself, the workers in the same log.
     let locust_cpu_warning = log_text.contains(locust::CPU_WARNING);
