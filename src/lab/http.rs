@@ -40,6 +40,7 @@ pub(crate) async fn get_text(
     }
 }
 
+/// [`get_text`] without its timeout.
 async fn get(host: &str, port: u16, authority: &str, path: &str, url: &str) -> io::Result<String> {
     let stream = TcpStream::connect((host, port)).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

@@ -2,20 +2,36 @@
 //! Locust pointed at them, either with Locust's web UI (the lab's way) or as a
 //! headless sweep of user counts that ends in a latency report.
 //!
-//! The folders, one job each:
+//! The map, one job a file or folder:
 //!
-//! - [`run`] (here): the entry point; [`options`] says what to run, [`error`] why it stopped.
-//! - [`web`]: the web UI mode. [`sweep`]: the headless sweep, one step per
-//!   user count, with a progress line.
-//! - [`servers`]: the four targets and the servers that serve them, in this
-//!   process, with the model they serve.
-//! - [`locust`]: Locust as a child process, the Python files it loads (the
-//!   locustfile and wine-lab's hook), and the pinned Locust wine-lab installs
-//!   when there is none.
-//! - [`measure`]: what a step measured: both sides' CPU use, Locust's CSV,
-//!   and the servers' own `/metrics`.
-//! - [`report`]: the report's data and its renderings (text, CSV, HTML, chart).
-//! - [`http`]: the one HTTP client, for the servers' `/metrics` and Locust's web UI.
+//! - here, [`run`]: the entry point, which finds Locust and runs the mode;
+//!   `options.rs` says what to run, `error.rs` every way a run can stop.
+//! - `web.rs`: the web UI mode. `sweep/`: the headless sweep, one step per
+//!   user count (`step.rs`), with a progress line (`progress.rs`).
+//! - `servers/`: the four targets (`targets.rs`: a server and the Locust task
+//!   that loads it), the servers that serve them in this process
+//!   (`stack.rs`, with `LabServers`, how both modes start and stop them; a
+//!   server thread's CPU clock in `cpu_clock.rs`), and the model they serve
+//!   (`served_model.rs`).
+//! - `locust/`: Locust as a child process (`process.rs`), the Python files it
+//!   loads (`files.rs`: the locustfile and wine-lab's `hook.py`), and the
+//!   pinned Locust (`requirements.txt`) that wine-lab installs in a venv of
+//!   its own when there is none (`venv.rs`).
+//! - `measure/`: what a step measured: both sides' CPU (`cpu.rs`), Locust's
+//!   CSV (`locust_stats.rs`), and each server's `/metrics`, read as Prometheus
+//!   text (`prometheus.rs`) and turned into the step's figures
+//!   (`server_side.rs`).
+//! - `report/`: the report's data and its renderings (text, CSV, HTML, chart).
+//! - `http.rs`: the one HTTP client, for the servers' `/metrics` and Locust's
+//!   web UI.
+//!
+//! A run flows down that list: [`run`] finds Locust, the mode starts the
+//! servers, writes the files Locust loads and runs Locust (once in the web
+//! mode, once a step in the sweep), and the sweep turns each step's measures
+//! into the report. Imports run down that list too: the modes use the
+//! folders below them, `report/` uses `measure/`, which uses `servers/`, and
+//! all may use `options.rs`, `error.rs` and `http.rs`, which use nothing of
+//! the lab.
 //!
 //! Only the names below leave the lab: what the `wine-lab` binary runs it
 //! with, and what the tests check it against.

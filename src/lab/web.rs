@@ -49,6 +49,9 @@ async fn check_web_port_free(web: &WebOptions) -> Result<(), LabError> {
     }
 }
 
+/// Locust with its web UI against the running servers: started, announced
+/// once its UI (and every worker) is up, then waited for until it exits or
+/// Ctrl-C stops it.
 async fn session(
     locust: &Locust,
     files: &LocustFiles,

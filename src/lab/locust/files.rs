@@ -20,7 +20,7 @@ pub const LOCUSTFILE: &str = include_str!("../../../locustfile.py");
 
 /// The repository's `locustfile_fast.py`: the lab's tasks on `FastHttpUser`,
 /// imported from `locustfile.py`, which must be written beside it.
-pub const FAST_LOCUSTFILE: &str = include_str!("../../../locustfile_fast.py");
+const FAST_LOCUSTFILE: &str = include_str!("../../../locustfile_fast.py");
 
 /// wine-lab's Python hook (`hook.py`), loaded after the locustfile in each
 /// sweep step and in the web mode, for three Locust 2.47 behaviours, two of
@@ -37,7 +37,7 @@ pub const FAST_LOCUSTFILE: &str = include_str!("../../../locustfile_fast.py");
 ///   matters in the web mode).
 ///
 /// `hook.py` cites the Locust source each relies on.
-pub const HOOK: &str = include_str!("hook.py");
+const HOOK: &str = include_str!("hook.py");
 
 /// A compiled-in Python file: the name Locust sees, and its text.
 type CompiledIn = (&'static str, &'static str);

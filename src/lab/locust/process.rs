@@ -88,7 +88,7 @@ impl Locust {
     /// loopback port. The workers share the master's process group, which
     /// [`terminate`] signals as a whole; they are Locust's children, and it
     /// waits for them before exiting, so their CPU time reaches wine-lab's
-    /// [`crate::lab::measure::cpu`] reading with the master's.
+    /// [`crate::lab::measure::CpuReading`] reading with the master's.
     pub fn command(
         &self,
         files: &[PathBuf],

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 /// CPU time used so far by each side, and when it was read.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuReading {
+    /// This process's: the four servers.
     servers: Duration,
+    /// The children's that were waited for: Locust.
     locust: Duration,
+    /// When.
     at: Instant,
 }
 
@@ -60,6 +63,7 @@ fn used_by_waited_children() -> Duration {
     rusage(libc::RUSAGE_CHILDREN)
 }
 
+/// `getrusage(who)`'s user and system time, summed; zero if it fails.
 fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: getrusage writes one rusage struct, which we own and have zeroed.
     let usage = unsafe {

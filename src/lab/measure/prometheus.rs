@@ -5,20 +5,20 @@
 
 /// One sample line of the text format: `name{label="value",...} value`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
+struct Sample {
     /// Metric name (for a histogram: with its `_bucket`, `_sum`, `_count` suffix).
-    pub name: String,
+    name: String,
     /// Labels, in the order written.
-    pub labels: Vec<(String, String)>,
+    labels: Vec<(String, String)>,
     /// The value.
-    pub value: f64,
+    value: f64,
 }
 
 /// A whole `/metrics` answer, parsed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Exposition {
     /// Every sample, in the order written.
-    pub samples: Vec<Sample>,
+    samples: Vec<Sample>,
 }
 
 /// A line of `/metrics` that is not the text format.
@@ -75,6 +75,7 @@ impl Exposition {
         buckets
     }
 
+    /// The samples named `name` that carry every label of `labels`.
     fn matching<'a>(
         &'a self,
         name: &'a str,
@@ -89,6 +90,7 @@ impl Exposition {
     }
 }
 
+/// The value of `sample`'s label `key`, if it has one.
 fn label<'a>(sample: &'a Sample, key: &str) -> Option<&'a str> {
     sample
         .labels
@@ -97,6 +99,8 @@ fn label<'a>(sample: &'a Sample, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// One sample line, `name{key="value",…} value [timestamp]`; `None` if it
+/// is not one.
 fn parse_sample(line: &str) -> Option<Sample> {
     let name_end = line.find(['{', ' ']).unwrap_or(line.len());
     let name = &line[..name_end];

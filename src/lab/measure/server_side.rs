@@ -61,7 +61,7 @@ pub struct Reading {
 
 impl Reading {
     /// The lab's figures from a parsed `/metrics`.
-    pub fn from_exposition(exposition: &Exposition) -> Self {
+    fn from_exposition(exposition: &Exposition) -> Self {
         let route = [("route", MEASURED_ROUTE)];
         Reading {
             buckets: exposition.buckets(REQUEST_DURATION, &route),

@@ -80,6 +80,7 @@ const PANELS: [Panel; 3] = [
     },
 ];
 
+/// Locust's figures for `target` in `step`.
 fn locust<'a>(step: &'a Step, target: &Target) -> Option<&'a TargetStats> {
     step.targets.iter().find(|t| t.name == target.name)
 }

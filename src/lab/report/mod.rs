@@ -156,6 +156,7 @@ pub fn load_generator_limited(
         || locust_cpu_percent >= LOAD_GENERATOR_LIMIT_PERCENT * f64::from(usable_cores.max(1))
 }
 
+/// Locust's latency in ms, as Locust wrote it.
 fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v}"))
 }

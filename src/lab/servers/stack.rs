@@ -48,7 +48,9 @@ impl LocalServer {
 pub struct LocalStack {
     /// The servers, in [`TARGETS`] order.
     pub servers: Vec<LocalServer>,
+    /// Cancelled to stop them all.
     stop: CancellationToken,
+    /// Their threads, each returning how its server ended.
     threads: Vec<JoinHandle<io::Result<()>>>,
 }
 

@@ -22,8 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::progress::{StepProgress, SweepPosition};
 use crate::lab::error::LabError;
 use crate::lab::locust::{self, Locust, LocustFiles};
-use crate::lab::measure::cpu::{self, CpuReading, CpuUse};
-use crate::lab::measure::{self, Reading, ServerSide};
+use crate::lab::measure::{self, CpuReading, CpuUse, Reading, ServerSide};
 use crate::lab::options::{Client, SweepOptions};
 use crate::lab::report::{self, Step};
 use crate::lab::servers::{LocalStack, TARGETS};
@@ -173,8 +172,11 @@ fn headless_locust(
 struct AroundLocust {
     /// Locust's exit; `None` if Ctrl-C stopped it.
     exit: std::io::Result<Option<ExitStatus>>,
+    /// Both sides' CPU over Locust's run.
     cpu_use: CpuUse,
+    /// The servers just before Locust started.
     servers_before: ServersReading,
+    /// The servers just after it exited, or why they could not be read.
     servers_after: std::io::Result<ServersReading>,
 }
 
@@ -215,7 +217,9 @@ fn limited_by_locust(workers: u32, locust_cpu_percent: f64, warned: bool) -> boo
 
 /// Every server's `/metrics` and thread CPU time at one moment.
 struct ServersReading {
+    /// When it was taken.
     at: Instant,
+    /// Each server's name, `/metrics` and CPU time used so far.
     servers: Vec<(&'static str, Reading, Option<Duration>)>,
 }
 
@@ -253,7 +257,7 @@ impl ServersReading {
             .map(|((server, earlier, cpu_before), (_, later, cpu_after))| {
                 let cpu_percent = cpu_before
                     .zip(*cpu_after)
-                    .map(|(b, a)| cpu::percent_of_core(a.saturating_sub(b), elapsed));
+                    .map(|(b, a)| measure::percent_of_core(a.saturating_sub(b), elapsed));
                 ServerSide::between(server, earlier, later, cpu_percent)
             })
             .collect()
