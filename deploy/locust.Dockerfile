@@ -1,7 +1,7 @@
 # The lab's Locust image (mlepc4w2-ugl:locust) without Nix and without a registry:
 # FROM scratch plus a minimal Debian bookworm holding a venv with Locust, the tree
 # that tests/e2e/locust-rootfs.sh makes (debootstrap, pip install -r
-# tests/requirements.txt). The build context is a folder holding exactly `rootfs.tar`.
+# src/lab/locust/requirements.txt). The build context is a folder holding exactly `rootfs.tar`.
 #
 # Like the upstream locustio/locust image its entrypoint is `locust` (deploy/images.json
 # says so), so the compose command `-f /mnt/locust/locustfile.py` works unchanged.

@@ -25,7 +25,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use serde::Deserialize;
-use wine_lab::lab::targets::TARGETS;
+use wine_lab::lab::TARGETS;
 
 use e2e::images::{self, phase};
 use e2e::project::Project;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use wine_lab::lab::targets::TARGETS;
+use wine_lab::lab::TARGETS;
 use wine_lab::metrics::{self, CpuScope, Route, ServerMetrics};
 
 fn root() -> &'static Path {

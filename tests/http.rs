@@ -519,14 +519,14 @@ fn a_utf8_byte_order_mark_before_json_is_accepted_on_both_apis() {
 }
 
 /// Reads `GET /metrics` of the server at `addr`, checking its content type.
-fn read_metrics(addr: std::net::SocketAddr) -> wine_lab::lab::server_metrics::Exposition {
+fn read_metrics(addr: std::net::SocketAddr) -> wine_lab::lab::Exposition {
     let response = send_raw(addr, &request("GET", "/metrics", None, b""));
     assert_eq!(response.status, 200);
     assert_eq!(
         response.header("content-type"),
         Some(wine_lab::metrics::CONTENT_TYPE)
     );
-    wine_lab::lab::server_metrics::Exposition::parse(&response.text()).unwrap()
+    wine_lab::lab::Exposition::parse(&response.text()).unwrap()
 }
 
 #[test]

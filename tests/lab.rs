@@ -4,7 +4,7 @@
 //! SIGKILL, a crashing locustfile, a taken port), and wine-lab installing its
 //! own Locust when there is none.
 //!
-//! These tests need the `locust` program (`pip install -r tests/requirements.txt`),
+//! These tests need the `locust` program (`pip install -r src/lab/locust/requirements.txt`),
 //! or python3 and PyPI for the installation, so they are `#[ignore]`d by plain
 //! `cargo test` and run by `cargo test -- --include-ignored`, where a missing
 //! tool fails them.
@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{Guarded, binary, request, send_raw};
 use serde_json::Value;
-use wine_lab::lab::options::DEFAULT_WORKERS;
-use wine_lab::lab::targets::{LOCUSTFILE, TARGETS};
+use wine_lab::lab::{DEFAULT_WORKERS, LOCUSTFILE, TARGETS};
 
 /// A report folder that does not exist yet, `name` inside a temporary folder that
 /// is removed when the returned guard drops.
@@ -109,7 +108,7 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
         let cpu = step["locust_cpu_percent"].as_f64().unwrap();
         assert_eq!(
             limited,
-            cpu >= wine_lab::lab::report::LOAD_GENERATOR_LIMIT_PERCENT
+            cpu >= wine_lab::lab::LOAD_GENERATOR_LIMIT_PERCENT
                 || step["locust_cpu_warning"].as_bool().unwrap()
         );
 

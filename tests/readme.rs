@@ -46,7 +46,8 @@ fn the_settings_table_shows_the_client_limit_defaults() {
 fn the_metrics_table_names_every_metric() {
     let readme = readme();
     use wine_lab::metrics::{
-        IN_FLIGHT, REQUEST_DURATION, REQUESTS_TOTAL, ROWS_PREDICTED, START_TIME,
+        CPU_SECONDS, IN_FLIGHT, REQUEST_DURATION, REQUESTS_TOTAL, RESIDENT_MEMORY, ROWS_PREDICTED,
+        START_TIME,
     };
     for name in [
         REQUESTS_TOTAL,
@@ -54,6 +55,8 @@ fn the_metrics_table_names_every_metric() {
         ROWS_PREDICTED,
         IN_FLIGHT,
         START_TIME,
+        CPU_SECONDS,
+        RESIDENT_MEMORY,
     ] {
         assert!(
             readme

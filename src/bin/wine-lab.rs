@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
-use wine_lab::lab::options::{DEFAULT_WORKERS, MAX_WORKERS, parse_spawn_rate, parse_step_duration};
-use wine_lab::lab::{self, Client, LabOptions, Mode, SweepOptions, WebOptions};
+use wine_lab::lab::{
+    self, Client, DEFAULT_WORKERS, LabOptions, MAX_WORKERS, Mode, SweepOptions, WebOptions,
+    parse_spawn_rate, parse_step_duration,
+};
 use wine_lab::server;
 
 /// Load-test the wine lab's four servers with Locust, without Docker.

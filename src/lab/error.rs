@@ -4,6 +4,11 @@
 //!
 //! Every message is a single line (the binary prints `wine-lab: {error}`),
 //! and, like the crate's other errors, says its cause itself.
+//!
+//! Every error of the lab is here, [`LabError`] and the two causes with
+//! details of their own ([`InstallError`]: wine-lab's own Locust;
+//! [`StatsError`]: Locust's statistics), so this file imports no other part
+//! of the lab and each part can return them.
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -11,7 +16,6 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::stats::StatsError;
 use crate::dataset::DataError;
 use crate::model_file::LoadError;
 use crate::train::TrainError;
@@ -34,7 +38,7 @@ pub enum LabError {
     #[error(
         "no Locust on PATH, and wine-lab could not install the pinned one: {0}. Or point --locust at a Locust, or use `nix run`."
     )]
-    LocustInstall(#[source] super::locust_venv::InstallError),
+    LocustInstall(#[source] InstallError),
     /// The program exists but could not be run (not executable, say).
     #[error("cannot run `{} --version`, so Locust cannot run here: {source}", program.display())]
     LocustUnrunnable {
@@ -75,17 +79,19 @@ pub enum LabError {
         /// The path given.
         path: PathBuf,
     },
-    /// No temporary folder for the built-in locustfile (web mode).
+    /// No temporary folder for the files Locust loads (wine-lab's hook, and
+    /// the built-in locustfile in the web mode).
     #[error(
-        "cannot create a temporary folder for the built-in locustfile (is TMPDIR writable?): {source}"
+        "cannot create a temporary folder for the files Locust loads (is TMPDIR writable?): {source}"
     )]
-    ScratchFolder {
+    LocustFilesFolder {
         /// The file system's error.
         source: std::io::Error,
     },
-    /// The built-in locustfile could not be written out for Locust.
-    #[error("cannot write the built-in locustfile to {}: {source}", path.display())]
-    LocustfileCopy {
+    /// A compiled-in Python file (the built-in locustfile, wine-lab's hook)
+    /// could not be written out for Locust.
+    #[error("cannot write {} for Locust to load: {source}", path.display())]
+    LocustFileWrite {
         /// Where it was to be written.
         path: PathBuf,
         /// The file system's error.
@@ -223,6 +229,12 @@ pub enum LabError {
         /// The server's error.
         source: std::io::Error,
     },
+    /// A server's `/metrics` could not be read before or after a step.
+    #[error("a server failed: {source}")]
+    MetricsUnreadable {
+        /// Which server, and why (the error names its URL).
+        source: std::io::Error,
+    },
 
     // Ctrl-C or SIGTERM (exit code 130).
     /// Interrupted before anything worth keeping was made.
@@ -236,6 +248,74 @@ pub enum LabError {
         /// The report's index.html.
         report: PathBuf,
     },
+}
+
+/// Why wine-lab could not install its own Locust (exit code 3).
+#[derive(Debug, Error)]
+pub enum InstallError {
+    /// Neither XDG_CACHE_HOME nor HOME says where the user's cache is.
+    #[error("no cache folder (set XDG_CACHE_HOME or HOME)")]
+    NoCacheFolder,
+    /// The cache folder cannot be written.
+    #[error("cannot write in {}: {source}", path.display())]
+    CacheFolder {
+        /// The folder.
+        path: PathBuf,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// No `python3` program.
+    #[error(
+        "no `python3` to make a venv with (install Python 3; Debian: apt-get install python3-venv)"
+    )]
+    NoPython,
+    /// `python3 -m venv` failed: on Debian, python3-venv is missing.
+    #[error(
+        "`python3 -m venv` failed ({status}): {said} (on Debian or Ubuntu: apt-get install python3-venv)"
+    )]
+    Venv {
+        /// How it exited.
+        status: ExitStatus,
+        /// Its last line.
+        said: String,
+    },
+    /// A program could not be started.
+    #[error("cannot run {program}: {source}")]
+    Run {
+        /// The program.
+        program: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// `pip install` failed, most often without PyPI.
+    #[error("`pip install {pin}` failed ({status}): {said} (it downloads from PyPI)")]
+    Pip {
+        /// The requirement.
+        pin: String,
+        /// How it exited.
+        status: ExitStatus,
+        /// Its last error line.
+        said: String,
+    },
+    /// Locust was installed but does not run.
+    #[error("the installed Locust does not run: {0}")]
+    Broken(String),
+}
+
+/// Why a stats file could not be used.
+#[derive(Debug, Error)]
+pub enum StatsError {
+    /// The file is missing or not Locust's CSV.
+    #[error("cannot read Locust's statistics {path}: {source}")]
+    Csv {
+        /// The file.
+        path: String,
+        /// The CSV error.
+        source: csv::Error,
+    },
+    /// A target sent no request at all.
+    #[error("Locust's statistics have no requests for {0}")]
+    Missing(String),
 }
 
 /// What to do when servers cannot start on ports the user chose.

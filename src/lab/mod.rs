@@ -2,38 +2,63 @@
 //! Locust pointed at them, either with Locust's web UI (the lab's way) or as a
 //! headless sweep of user counts that ends in a latency report.
 //!
-//! - [`run`] (here): the entry point; [`options`] says what to run, [`LabError`] why it stopped.
-//! - [`web`]: the web UI mode. [`sweep`]: the headless sweep, one [`step`] per
-//!   user count, with a [`progress`] line.
-//! - [`targets`]: the four servers and the Locust tasks that load them;
-//!   [`stack`] runs the servers in this process, serving the [`served_model`].
-//! - [`locust`]: Locust as a child process (one, or a master and its
-//!   workers), running the [`locustfile`]; [`locust_venv`]: Locust installed
-//!   by wine-lab when there is none; [`cpu`]: how much CPU each side used.
-//! - [`stats`]: reading Locust's numbers (final and on time thanks to the
-//!   [`step_hook`]), and the servers' own `/metrics` ([`server_metrics`]); [`report`]: the report's data and its renderings (text,
-//!   CSV, HTML, chart).
+//! The map, one job a file or folder:
+//!
+//! - here, [`run`]: the entry point, which finds Locust and runs the mode;
+//!   `options.rs` says what to run, `error.rs` every way a run can stop.
+//! - `web.rs`: the web UI mode. `sweep/`: the headless sweep, one step per
+//!   user count (`step.rs`), with a progress line (`progress.rs`).
+//! - `servers/`: the four targets (`targets.rs`: a server and the Locust task
+//!   that loads it), the servers that serve them in this process
+//!   (`stack.rs`, with `LabServers`, how both modes start and stop them; a
+//!   server thread's CPU clock in `cpu_clock.rs`), and the model they serve
+//!   (`served_model.rs`).
+//! - `locust/`: Locust as a child process (`process.rs`), the Python files it
+//!   loads (`files.rs`: the locustfile and wine-lab's `hook.py`), and the
+//!   pinned Locust (`requirements.txt`) that wine-lab installs in a venv of
+//!   its own when there is none (`venv.rs`).
+//! - `measure/`: what a step measured: both sides' CPU (`cpu.rs`), Locust's
+//!   CSV (`locust_stats.rs`), and each server's `/metrics`, read as Prometheus
+//!   text (`prometheus.rs`) and turned into the step's figures
+//!   (`server_side.rs`).
+//! - `report/`: the report's data and its renderings (text, CSV, HTML, chart).
+//! - `http.rs`: the one HTTP client, for the servers' `/metrics` and Locust's
+//!   web UI.
+//!
+//! A run flows down that list: [`run`] finds Locust, the mode starts the
+//! servers, writes the files Locust loads and runs Locust (once in the web
+//! mode, once a step in the sweep), and the sweep turns each step's measures
+//! into the report. Imports run down that list too: the modes use the
+//! folders below them, `report/` uses `measure/`, which uses `servers/`, and
+//! all may use `options.rs`, `error.rs` and `http.rs`, which use nothing of
+//! the lab.
+//!
+//! Only the names below leave the lab: what the `wine-lab` binary runs it
+//! with, and what the tests check it against.
 
-pub mod cpu;
 mod error;
-pub mod locust;
-pub mod locust_venv;
-pub mod locustfile;
-pub mod options;
-pub mod progress;
-pub mod report;
-pub mod served_model;
-pub mod server_metrics;
-pub mod stack;
-pub mod stats;
-pub mod step;
-pub mod step_hook;
-pub mod sweep;
-pub mod targets;
-pub mod web;
+mod http;
+mod locust;
+mod measure;
+mod options;
+mod report;
+mod servers;
+mod sweep;
+mod web;
 
 pub use error::LabError;
-pub use options::{Client, LabOptions, Mode, SweepOptions, WebOptions};
+pub use options::{
+    Client, DEFAULT_WORKERS, LabOptions, MAX_WORKERS, Mode, SweepOptions, WebOptions,
+    parse_spawn_rate, parse_step_duration,
+};
+
+/// For the tests: the lab's compiled-in locustfile and its four targets, the
+/// reader of a server's `/metrics`, the CPU level that marks a step as limited
+/// by Locust, and where wine-lab installs its own Locust.
+pub use locust::{LOCUSTFILE, venv as locust_venv};
+pub use measure::{Exposition, MEASURED_ROUTE};
+pub use report::LOAD_GENERATOR_LIMIT_PERCENT;
+pub use servers::{TARGETS, Target};
 
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +74,7 @@ pub async fn run(
     let locust = find_locust(options, &stop).await?;
     match mode {
         Mode::Web(web) => web::run(&locust, options, web, stop).await,
-        Mode::Sweep(sweep) => sweep::run(&locust, options, sweep, stop).await.map(drop),
+        Mode::Sweep(sweep) => sweep::run(&locust, options, sweep, stop).await,
     }
 }
 
@@ -60,7 +85,7 @@ async fn find_locust(options: &LabOptions, stop: &CancellationToken) -> Result<L
         return Locust::find(program.clone()).await;
     }
     match Locust::find("locust".into()).await {
-        Err(LabError::LocustMissing { .. }) => locust_venv::locust(stop).await,
+        Err(LabError::LocustMissing { .. }) => locust::venv::locust(stop).await,
         found => found,
     }
 }

@@ -16,7 +16,7 @@ pub struct LabOptions {
     /// Use this locustfile instead of the repository's (compiled in).
     pub locustfile: Option<PathBuf>,
     /// The Locust program given (`--locust`); `None` looks for `locust` on
-    /// PATH, else uses (or makes) wine-lab's own venv ([`super::locust_venv`]).
+    /// PATH, else uses (or makes) wine-lab's own venv ([`super::locust::venv`]).
     pub locust: Option<OsString>,
     /// Servers on this port and the three after it; free ports when `None`.
     pub base_port: Option<u16>,

@@ -4,16 +4,14 @@
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::locust::{self, Locust};
-use super::locustfile::Locustfile;
-use super::served_model;
-use super::stack::LocalStack;
-use super::step_hook::StepHook;
-use super::{LabError, LabOptions, WebOptions};
+use super::error::LabError;
+use super::http;
+use super::locust::{self, Locust, LocustFiles};
+use super::options::{LabOptions, WebOptions};
+use super::servers::{LabServers, LocalStack};
 
 /// How long Locust may take to open its web UI.
 const WEB_UI_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,14 +24,11 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<(), LabError> {
     check_web_port_free(web).await?;
-    let served = served_model::load_or_train(options.model.as_deref())?;
-    let file = Locustfile::temporary(options.locustfile.as_deref(), options.client)?;
-    eprintln!("model sha256 {}; {}", served.sha256, locust.version);
-    let stack = LocalStack::start_announced(served.model, options.base_port).await?;
-    let result = session(locust, &file, &stack, web, options.workers, &stop).await;
-    let stopped = stack.stop().await;
-    result?;
-    stopped.map_err(|source| LabError::ServerFailed { source })
+    // wine-lab's hook makes Locust's workers die with their master.
+    let files = LocustFiles::write(options.locustfile.as_deref(), options.client, None)?;
+    let servers = LabServers::start(options, &locust.version).await?;
+    let result = session(locust, &files, &servers.stack, web, options.workers, &stop).await;
+    servers.stop_after(result).await
 }
 
 /// Fails early, before training and starting anything, if Locust could not
@@ -54,18 +49,19 @@ async fn check_web_port_free(web: &WebOptions) -> Result<(), LabError> {
     }
 }
 
+/// Locust with its web UI against the running servers: started, announced
+/// once its UI (and every worker) is up, then waited for until it exits or
+/// Ctrl-C stops it.
 async fn session(
     locust: &Locust,
-    file: &Locustfile,
+    files: &LocustFiles,
     stack: &LocalStack,
     web: &WebOptions,
     workers: u32,
     stop: &CancellationToken,
 ) -> Result<(), LabError> {
-    // The hook makes the workers die with their master (its point 3).
-    let hook = StepHook::write()?;
     let mut child = locust
-        .command(&[file.path(), hook.path()], &stack.locust_env(), workers)?
+        .command(files.paths(), &stack.locust_env(), workers)?
         .args(["--web-host", &web.host, "--web-port", &web.port.to_string()])
         .spawn()
         .map_err(|source| LabError::LocustSpawn { source })?;
@@ -126,29 +122,10 @@ async fn session(
 
 /// How many workers Locust's master at `host:port` has, from its web UI's
 /// `/stats/requests` (its `worker_count`); `None` if it does not say yet.
-///
-/// One HTTP/1.0 GET to the Locust wine-lab started, on loopback, answered
-/// whole and the connection closed (HTTP/1.0 has no chunking): a few lines
-/// rather than an HTTP client crate.
 async fn workers_connected(host: &str, port: u16) -> Option<u64> {
-    let get = async {
-        let mut stream = TcpStream::connect((host, port)).await.ok()?;
-        let request = format!("GET /stats/requests HTTP/1.0\r\nHost: {host}\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.ok()?;
-        let text = String::from_utf8_lossy(&response);
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        if !head.starts_with("HTTP/1.") || head.split_whitespace().nth(1) != Some("200") {
-            return None;
-        }
-        let stats: serde_json::Value = serde_json::from_str(body).ok()?;
-        stats["worker_count"].as_u64()
-    };
-    tokio::time::timeout(Duration::from_secs(2), get)
-        .await
-        .ok()
-        .flatten()
+    let stats = http::get_text(host, port, "/stats/requests", Duration::from_secs(2)).await;
+    let stats: serde_json::Value = serde_json::from_str(&stats.ok()?).ok()?;
+    stats["worker_count"].as_u64()
 }
 
 /// Whether something accepts connections at `host:port` (a host that

@@ -72,7 +72,7 @@ const TOOLS: &[(&str, &[&str], &str)] = &[
     (
         "locust",
         &["--version"],
-        "pip install -r tests/requirements.txt (bash .ci/run puts it in a venv)",
+        "pip install -r src/lab/locust/requirements.txt (bash .ci/run puts it in a venv)",
     ),
     ("wrk", &[], "Debian: apt-get install wrk"),
     (

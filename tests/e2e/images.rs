@@ -34,7 +34,7 @@ pub const SERVER_DOCKERFILE: &str = "deploy/server.Dockerfile";
 /// The Locust image's recipe, over the tree made by [`LOCUST_ROOTFS_SCRIPT`].
 pub const LOCUST_DOCKERFILE: &str = "deploy/locust.Dockerfile";
 const LOCUST_ROOTFS_SCRIPT: &str = "tests/e2e/locust-rootfs.sh";
-const LOCUST_REQUIREMENTS: &str = "tests/requirements.txt";
+const LOCUST_REQUIREMENTS: &str = "src/lab/locust/requirements.txt";
 /// Label holding the hash of the Locust image's inputs.
 const LOCUST_INPUTS_LABEL: &str = "wine-lab.inputs-sha256";
 

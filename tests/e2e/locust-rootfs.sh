@@ -31,9 +31,9 @@ debootstrap --variant=minbase --include=python3,python3-venv \
     exit 1
 }
 
-echo "pip install -r tests/requirements.txt into /opt/locust (venv)"
+echo "pip install -r src/lab/locust/requirements.txt into /opt/locust (venv)"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
-cp "$repo/tests/requirements.txt" "$rootfs/tmp/requirements.txt"
+cp "$repo/src/lab/locust/requirements.txt" "$rootfs/tmp/requirements.txt"
 # pip inside the chroot reaches PyPI the way this machine's own pip does: through
 # its CA bundle (which may hold a TLS-inspecting proxy's CA) and its proxy/index
 # settings. These are build-time only: /tmp is emptied below.

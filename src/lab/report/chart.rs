@@ -3,6 +3,7 @@
 //! `/metrics`), one line per server, as SVG and PNG. The font is compiled in (DejaVu Sans), so the chart
 //! looks the same on every machine and needs no system fonts.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Once;
 
@@ -11,7 +12,8 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::Step;
-use crate::lab::targets::{TARGETS, Target};
+use crate::lab::measure::TargetStats;
+use crate::lab::servers::{TARGETS, Target};
 
 /// One colour per server (Okabe-Ito, readable with colour blindness).
 const COLOURS: [RGBColor; 4] = [
@@ -41,121 +43,162 @@ pub fn draw(steps: &[Step], svg: &Path, png: &Path) -> std::io::Result<()> {
 /// Picks one statistic of a target in a step.
 type Statistic = fn(&Step, &Target) -> Option<f64>;
 
-/// One panel per statistic: Locust's two, then the servers' own median,
-/// which excludes everything Locust adds (its own queueing, the network).
-const PANELS: [(&str, Statistic); 3] = [
-    ("Locust: median (p50) latency", |step, target| {
-        locust(step, target)?.median_ms
-    }),
-    ("Locust: 95th percentile latency", |step, target| {
-        locust(step, target)?.p95_ms
-    }),
-    ("server-side median (p50), from /metrics", |step, target| {
-        step.server_side(target.service)?.p50_ms
-    }),
+/// One panel of the chart: one statistic of each target, against users.
+struct Panel {
+    /// Its caption.
+    title: &'static str,
+    /// The statistic drawn.
+    statistic: Statistic,
+    /// The lowest top of its latency axis, ms.
+    least_top_ms: f64,
+    /// How its latency axis is labelled; plotters' default where `None`.
+    y_labels: Option<fn(&f64) -> String>,
+}
+
+/// Locust's two panels, then the servers' own median, which excludes
+/// everything Locust adds (its own queueing, the network). Locust's panels
+/// start at 1 ms (it reports whole milliseconds); the servers' own times are
+/// tens of microseconds, labelled to the microsecond.
+const PANELS: [Panel; 3] = [
+    Panel {
+        title: "Locust: median (p50) latency",
+        statistic: |step, target| locust(step, target)?.median_ms,
+        least_top_ms: 1.0,
+        y_labels: None,
+    },
+    Panel {
+        title: "Locust: 95th percentile latency",
+        statistic: |step, target| locust(step, target)?.p95_ms,
+        least_top_ms: 1.0,
+        y_labels: None,
+    },
+    Panel {
+        title: "server-side median (p50), from /metrics",
+        statistic: |step, target| step.server_side(target.service)?.p50_ms,
+        least_top_ms: 0.001,
+        y_labels: Some(|y| format!("{y:.3}")),
+    },
 ];
 
-fn locust<'a>(step: &'a Step, target: &Target) -> Option<&'a crate::lab::stats::TargetStats> {
+/// Locust's figures for `target` in `step`.
+fn locust<'a>(step: &'a Step, target: &Target) -> Option<&'a TargetStats> {
     step.targets.iter().find(|t| t.name == target.name)
 }
 
+/// The chart's title.
+const TITLE: &str = "wine lab: latency under load (Locust, and the servers' own)";
+
+/// A drawing error, as text.
+fn drawing<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> String {
+    error.to_string()
+}
+
+/// The whole chart: the note on steps Locust limited, the title, and the
+/// panels side by side, on one users axis (logarithmic, each step's count a
+/// key point).
 fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, steps: &[Step]) -> Result<(), String> {
-    let error = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    root.fill(&WHITE).map_err(error)?;
-    let limited: Vec<String> = steps
-        .iter()
-        .filter(|s| s.load_generator_limited)
-        .map(|s| s.users.to_string())
-        .collect();
-    if !limited.is_empty() {
-        // Said on the chart itself, since charts travel without their report.
-        let note = format!(
-            "Locust saturated its CPU core at {} users: there it, not the servers, set the latency",
-            limited.join(", ")
-        );
-        let (_, height) = root.dim_in_pixel();
-        let style = ("sans-serif", 15).into_font().color(&RED);
-        root.draw(&Text::new(note, (14, height as i32 - 24), style))
-            .map_err(error)?;
-    }
+    root.fill(&WHITE).map_err(drawing)?;
+    note_limited_steps(&root, steps)?;
     let root = root.margin(0, 28, 0, 0);
-    let root = root
-        .titled(
-            "wine lab: latency under load (Locust, and the servers' own)",
-            ("sans-serif", 24),
-        )
-        .map_err(error)?;
+    let root = root.titled(TITLE, ("sans-serif", 24)).map_err(drawing)?;
     let users: Vec<f64> = steps.iter().map(|s| f64::from(s.users)).collect();
     let (low, high) = users
         .iter()
         .fold((f64::MAX, 1.0f64), |(lo, hi), &u| (lo.min(u), hi.max(u)));
     let x_range = (low.min(high) * 0.8).max(0.5)..high * 1.25;
-
-    for (index, (panel, (label, statistic))) in root
-        .split_evenly((1, PANELS.len()))
-        .iter()
-        .zip(PANELS)
-        .enumerate()
-    {
-        let values = steps
-            .iter()
-            .flat_map(|s| TARGETS.iter().filter_map(move |t| statistic(s, t)));
-        // Locust's panels start at 1 ms (it reports whole milliseconds);
-        // the servers' own times are tens of microseconds.
-        let floor = if index < 2 { 1.0 } else { 0.001 };
-        let top = values.fold(floor, f64::max) * 1.15;
-        let mut chart = ChartBuilder::on(panel)
-            .caption(label, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(55)
-            .build_cartesian_2d(
-                x_range.clone().log_scale().with_key_points(users.clone()),
-                0f64..top,
-            )
-            .map_err(error)?;
-        let server_format = |y: &f64| format!("{y:.3}");
-        let mut mesh = chart.configure_mesh();
-        mesh.x_desc("users")
-            .y_desc("latency (ms)")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .label_style(("sans-serif", 14));
-        if index >= 2 {
-            mesh.y_label_formatter(&server_format);
-        }
-        mesh.draw().map_err(error)?;
-        for (i, target) in TARGETS.iter().enumerate() {
-            let points: Vec<(f64, f64)> = steps
-                .iter()
-                .filter_map(|step| Some((f64::from(step.users), statistic(step, target)?)))
-                .collect();
-            let color = COLOURS[i % COLOURS.len()];
-            // Earlier lines are wider, so lines that coincide (Locust rounds
-            // percentiles to whole milliseconds) still show every colour.
-            let width = 2 + 2 * (TARGETS.len() - 1 - i) as u32;
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))
-                .map_err(error)?
-                .label(target.service)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-                });
-            chart
-                .draw_series(
-                    points
-                        .iter()
-                        .map(|&point| Circle::new(point, width + 2, color.filled())),
-                )
-                .map_err(error)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(error)?;
+    for (area, panel) in root.split_evenly((1, PANELS.len())).iter().zip(&PANELS) {
+        draw_panel(area, panel, steps, &users, x_range.clone())?;
     }
-    root.present().map_err(error)
+    root.present().map_err(drawing)
+}
+
+/// Says at the chart's foot at which user counts Locust limited the steps:
+/// charts travel without their report.
+fn note_limited_steps<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    steps: &[Step],
+) -> Result<(), String> {
+    let limited: Vec<String> = steps
+        .iter()
+        .filter(|s| s.load_generator_limited)
+        .map(|s| s.users.to_string())
+        .collect();
+    if limited.is_empty() {
+        return Ok(());
+    }
+    let note = format!(
+        "Locust saturated its CPU core at {} users: there it, not the servers, set the latency",
+        limited.join(", ")
+    );
+    let (_, height) = root.dim_in_pixel();
+    let style = ("sans-serif", 15).into_font().color(&RED);
+    root.draw(&Text::new(note, (14, height as i32 - 24), style))
+        .map_err(drawing)
+}
+
+/// One panel: its axes, one line per target (with a point per step), and
+/// the legend.
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    steps: &[Step],
+    users: &[f64],
+    x_range: Range<f64>,
+) -> Result<(), String> {
+    let top = steps
+        .iter()
+        .flat_map(|s| TARGETS.iter().filter_map(move |t| (panel.statistic)(s, t)))
+        .fold(panel.least_top_ms, f64::max)
+        * 1.15;
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(
+            x_range.log_scale().with_key_points(users.to_vec()),
+            0f64..top,
+        )
+        .map_err(drawing)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc("users")
+        .y_desc("latency (ms)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .label_style(("sans-serif", 14));
+    if let Some(y_labels) = &panel.y_labels {
+        mesh.y_label_formatter(y_labels);
+    }
+    mesh.draw().map_err(drawing)?;
+    for (i, target) in TARGETS.iter().enumerate() {
+        let points: Vec<(f64, f64)> = steps
+            .iter()
+            .filter_map(|step| Some((f64::from(step.users), (panel.statistic)(step, target)?)))
+            .collect();
+        let color = COLOURS[i % COLOURS.len()];
+        // Earlier lines are wider, so lines that coincide (Locust rounds
+        // percentiles to whole milliseconds) still show every colour.
+        let width = 2 + 2 * (TARGETS.len() - 1 - i) as u32;
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))
+            .map_err(drawing)?
+            .label(target.service)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            });
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&point| Circle::new(point, width + 2, color.filled())),
+            )
+            .map_err(drawing)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(drawing)
 }

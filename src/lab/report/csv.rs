@@ -2,7 +2,7 @@
 //! number of the report in columns a spreadsheet can plot.
 
 use super::Summary;
-use crate::lab::Client;
+use crate::lab::options::Client;
 
 /// The header of `summary.csv`.
 const HEADER: [&str; 23] = [

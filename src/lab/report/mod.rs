@@ -15,9 +15,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::measure::{ServerSide, TargetStats};
 use super::options::Client;
-use super::server_metrics::ServerSide;
-use super::stats::TargetStats;
 
 /// Locust's CPU use (percent of one core, per core it can use) from which it,
 /// not the servers, limits the measurement; Locust itself warns at the same
@@ -157,6 +156,7 @@ pub fn load_generator_limited(
         || locust_cpu_percent >= LOAD_GENERATOR_LIMIT_PERCENT * f64::from(usable_cores.max(1))
 }
 
+/// Locust's latency in ms, as Locust wrote it.
 fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v}"))
 }
@@ -231,7 +231,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_step(users: u32, locust_cpu_percent: f64) -> Step {
-        let targets: Vec<TargetStats> = crate::lab::targets::TARGETS
+        let targets: Vec<TargetStats> = crate::lab::servers::TARGETS
             .iter()
             .enumerate()
             .map(|(i, target)| TargetStats {

@@ -42,7 +42,7 @@ pub fn step_table(step: &Step) -> String {
 mod tests {
     use super::*;
     use crate::lab::report::tests::sample_step;
-    use crate::lab::targets::TARGETS;
+    use crate::lab::servers::TARGETS;
 
     #[test]
     fn one_aligned_row_per_server_and_the_note_when_locust_limited() {

@@ -1,6 +1,6 @@
 //! Locust for machines that have none: when no `locust` is on PATH and none
-//! is given, wine-lab installs the pinned Locust ([`PIN`], the file CI and the
-//! Locust image install too) into a venv of its own in the user's cache folder,
+//! is given, wine-lab installs the pinned Locust (`requirements.txt`, which
+//! CI and the Locust image install too) into a venv of its own in the user's cache folder,
 //! once, and reuses it on later runs. A venv, because Debian's own Python
 //! refuses `pip install` outside one (PEP 668).
 //!
@@ -17,19 +17,19 @@
 use std::ffi::{OsStr, OsString};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::LabError;
-use super::locust::{Locust, last_line};
+use super::process::{Locust, last_line};
+use crate::lab::error::{InstallError, LabError};
 
-/// The Locust pin: one file for CI (`.ci/run`), the Locust image
-/// (`tests/e2e/locust-image.sh`) and this venv.
-pub const PIN: &str = include_str!("../../tests/requirements.txt");
+/// The Locust pin, `requirements.txt` beside this file: the one pin for this
+/// venv, CI (`.ci/run`) and the Locust image (`tests/e2e/locust-rootfs.sh`).
+const PIN: &str = include_str!("requirements.txt");
 
 /// Written into the venv last: its presence says the venv is whole.
 pub const COMPLETE_MARKER: &str = "wine-lab-complete";
@@ -37,62 +37,10 @@ pub const COMPLETE_MARKER: &str = "wine-lab-complete";
 /// The Python that makes the venv.
 const PYTHON: &str = "python3";
 
-/// Why wine-lab could not install its own Locust (exit code 3).
-#[derive(Debug, thiserror::Error)]
-pub enum InstallError {
-    /// Neither XDG_CACHE_HOME nor HOME says where the user's cache is.
-    #[error("no cache folder (set XDG_CACHE_HOME or HOME)")]
-    NoCacheFolder,
-    /// The cache folder cannot be written.
-    #[error("cannot write in {}: {source}", path.display())]
-    CacheFolder {
-        /// The folder.
-        path: PathBuf,
-        /// The file system's error.
-        source: std::io::Error,
-    },
-    /// No `python3` program.
-    #[error(
-        "no `python3` to make a venv with (install Python 3; Debian: apt-get install python3-venv)"
-    )]
-    NoPython,
-    /// `python3 -m venv` failed: on Debian, python3-venv is missing.
-    #[error(
-        "`python3 -m venv` failed ({status}): {said} (on Debian or Ubuntu: apt-get install python3-venv)"
-    )]
-    Venv {
-        /// How it exited.
-        status: ExitStatus,
-        /// Its last line.
-        said: String,
-    },
-    /// A program could not be started.
-    #[error("cannot run {program}: {source}")]
-    Run {
-        /// The program.
-        program: String,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// `pip install` failed, most often without PyPI.
-    #[error("`pip install {pin}` failed ({status}): {said} (it downloads from PyPI)")]
-    Pip {
-        /// The requirement.
-        pin: String,
-        /// How it exited.
-        status: ExitStatus,
-        /// Its last error line.
-        said: String,
-    },
-    /// Locust was installed but does not run.
-    #[error("the installed Locust does not run: {0}")]
-    Broken(String),
-}
-
 /// The cache folder by the XDG rule: `$XDG_CACHE_HOME` if it is an absolute
 /// path, else `$HOME/.cache`. Linux only, like wine-lab, so the rule is
 /// written here rather than taken from a crate that also knows macOS and Windows.
-pub fn cache_home(xdg_cache_home: Option<&OsStr>, home: Option<&OsStr>) -> Option<PathBuf> {
+fn cache_home(xdg_cache_home: Option<&OsStr>, home: Option<&OsStr>) -> Option<PathBuf> {
     let absolute = |value: &OsStr| Some(PathBuf::from(value)).filter(|path| path.is_absolute());
     xdg_cache_home
         .and_then(absolute)
@@ -107,7 +55,7 @@ pub fn venv_dir(cache_home: &Path) -> PathBuf {
 }
 
 /// The requirement lines of [`PIN`] (`locust==2.47.0`), for messages.
-pub fn pinned() -> String {
+fn pinned() -> String {
     PIN.lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
@@ -122,7 +70,7 @@ pub fn is_complete(venv: &Path) -> bool {
 
 /// Where a finished build ended up.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Settled {
+enum Settled {
     /// The build was renamed into place.
     Ours,
     /// Another run put a complete venv there first; the build was removed.
@@ -132,7 +80,7 @@ pub enum Settled {
 /// Moves the finished build `staging` to `venv`. A complete venv already
 /// there (another run's) is kept and `staging` removed; an incomplete one is
 /// replaced.
-pub fn settle(staging: &Path, venv: &Path) -> std::io::Result<Settled> {
+fn settle(staging: &Path, venv: &Path) -> std::io::Result<Settled> {
     for _ in 0..2 {
         match std::fs::rename(staging, venv) {
             Ok(()) => return Ok(Settled::Ours),
@@ -169,7 +117,7 @@ fn discard(venv: &Path) -> std::io::Result<()> {
 
 /// The Locust of wine-lab's venv, installed first if needed. Says in one
 /// line what it did; pip's own lines show the installation's progress.
-pub async fn locust(stop: &CancellationToken) -> Result<Locust, LabError> {
+pub(crate) async fn locust(stop: &CancellationToken) -> Result<Locust, LabError> {
     let cache = cache_home(
         std::env::var_os("XDG_CACHE_HOME").as_deref(),
         std::env::var_os("HOME").as_deref(),

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::LabError;
+use crate::lab::error::LabError;
 use crate::model::WineModel;
 use crate::model_file::{self, sha256_hex};
 use crate::train::{DEFAULT_SEED, TrainError, TrainingData, train};

@@ -1,14 +1,18 @@
 //! CPU use of the lab's two sides over a sweep step: the servers run in this
 //! process, Locust in child processes. The report needs both to say whether
-//! Locust, not the servers, limited a step.
+//! Locust, not the servers, limited a step. (Each server's own share comes
+//! from its thread's CPU clock, in `servers/cpu_clock.rs`.)
 
 use std::time::{Duration, Instant};
 
 /// CPU time used so far by each side, and when it was read.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuReading {
+    /// This process's: the four servers.
     servers: Duration,
+    /// The children's that were waited for: Locust.
     locust: Duration,
+    /// When.
     at: Instant,
 }
 
@@ -59,6 +63,7 @@ fn used_by_waited_children() -> Duration {
     rusage(libc::RUSAGE_CHILDREN)
 }
 
+/// `getrusage(who)`'s user and system time, summed; zero if it fails.
 fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: getrusage writes one rusage struct, which we own and have zeroed.
     let usage = unsafe {
@@ -70,40 +75,6 @@ fn rusage(who: libc::c_int) -> Duration {
     };
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     time(usage.ru_utime) + time(usage.ru_stime)
-}
-
-/// The CPU clock of one thread of this process: how the lab tells its four
-/// in-process servers' CPU use apart (each runs on a thread of its own; a
-/// process-wide figure such as `getrusage` sums all four).
-#[derive(Debug, Clone, Copy)]
-pub struct ThreadCpuClock(libc::clockid_t);
-
-impl ThreadCpuClock {
-    /// The clock of the thread behind `handle`.
-    pub fn of<T>(handle: &std::thread::JoinHandle<T>) -> Option<Self> {
-        use std::os::unix::thread::JoinHandleExt;
-        let mut clock: libc::clockid_t = 0;
-        // SAFETY: the thread is joinable (not yet joined: we hold its
-        // handle), and the call writes one clockid_t that we own.
-        let status = unsafe { libc::pthread_getcpuclockid(handle.as_pthread_t(), &mut clock) };
-        (status == 0).then_some(ThreadCpuClock(clock))
-    }
-
-    /// CPU time the thread has used so far (`None` once it has ended).
-    pub fn used(&self) -> Option<Duration> {
-        // SAFETY: clock_gettime writes one timespec that we own.
-        let time = unsafe {
-            let mut time: libc::timespec = std::mem::zeroed();
-            if libc::clock_gettime(self.0, &mut time) != 0 {
-                return None;
-            }
-            time
-        };
-        Some(Duration::new(
-            u64::try_from(time.tv_sec).ok()?,
-            u32::try_from(time.tv_nsec).ok()?,
-        ))
-    }
 }
 
 /// CPU used between two readings of a clock, in percent of one core.
@@ -161,28 +132,5 @@ mod tests {
         assert!(status.success());
         let used = used_by_waited_children().saturating_sub(children);
         assert!(used >= Duration::from_millis(50), "{used:?}");
-    }
-
-    #[test]
-    fn a_thread_clock_counts_that_thread_only() {
-        let (done, wait) = std::sync::mpsc::channel::<()>();
-        let busy = std::thread::spawn(move || {
-            spin();
-            let _ = wait.recv();
-        });
-        let (stop_idle, idle_wait) = std::sync::mpsc::channel::<()>();
-        let idle = std::thread::spawn(move || {
-            let _ = idle_wait.recv();
-        });
-        let busy_clock = ThreadCpuClock::of(&busy).unwrap();
-        let idle_clock = ThreadCpuClock::of(&idle).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        let (busy_used, idle_used) = (busy_clock.used().unwrap(), idle_clock.used().unwrap());
-        assert!(busy_used > Duration::from_millis(5), "{busy_used:?}");
-        assert!(idle_used < busy_used, "{idle_used:?} vs {busy_used:?}");
-        done.send(()).unwrap();
-        stop_idle.send(()).unwrap();
-        busy.join().unwrap();
-        idle.join().unwrap();
     }
 }

@@ -2,14 +2,14 @@
 //! servers, and stopping it without leaving it behind.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use super::LabError;
+use crate::lab::error::LabError;
 
 /// What Locust logs when its own CPU use limits the load it can generate.
 pub const CPU_WARNING: &str = "CPU usage above";
@@ -80,30 +80,30 @@ impl Locust {
         }
     }
 
-    /// A `locust -f <locustfile>[,<more>…]` command with the servers' URLs in
-    /// its environment. The child is killed if this process dies or drops it.
+    /// A `locust -f <locustfile>[,<more>…]` command loading `files` (see
+    /// [`super::files::LocustFiles::paths`]), with the servers' URLs in its environment. The child is killed if this process dies or drops it.
     ///
     /// With `workers` above 0, Locust runs as a master that forks that many
     /// worker processes (Locust's `--processes`), talking over a free
     /// loopback port. The workers share the master's process group, which
     /// [`terminate`] signals as a whole; they are Locust's children, and it
     /// waits for them before exiting, so their CPU time reaches wine-lab's
-    /// [`super::cpu`] reading with the master's.
+    /// [`crate::lab::measure::CpuReading`] reading with the master's.
     pub fn command(
         &self,
-        locustfiles: &[&Path],
+        files: &[PathBuf],
         env: &[(String, String)],
         workers: u32,
     ) -> Result<Command, LabError> {
-        let mut files = OsString::new();
-        for (index, file) in locustfiles.iter().enumerate() {
+        let mut loaded = OsString::new();
+        for (index, file) in files.iter().enumerate() {
             if index > 0 {
-                files.push(",");
+                loaded.push(",");
             }
-            files.push(file);
+            loaded.push(file);
         }
         let mut command = Command::new(&self.program);
-        command.args(&self.leading_args).arg("-f").arg(files);
+        command.args(&self.leading_args).arg("-f").arg(loaded);
         if workers > 0 {
             let port = free_loopback_port().map_err(|source| LabError::LocustSpawn { source })?;
             let port = port.to_string();

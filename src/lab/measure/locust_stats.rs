@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::targets::Target;
+use crate::lab::error::StatsError;
+use crate::lab::servers::Target;
 
 /// One row of Locust's stats CSV, the columns the report uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,22 +56,6 @@ pub struct TargetStats {
     pub rows_per_s: f64,
 }
 
-/// Why a stats file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum StatsError {
-    /// The file is missing or not Locust's CSV.
-    #[error("cannot read Locust's statistics {path}: {source}")]
-    Csv {
-        /// The file.
-        path: String,
-        /// The CSV error.
-        source: csv::Error,
-    },
-    /// A target sent no request at all.
-    #[error("Locust's statistics have no requests for {0}")]
-    Missing(String),
-}
-
 /// Reads the stats of each target, in `targets` order.
 pub fn read_stats(path: &Path, targets: &[Target]) -> Result<Vec<TargetStats>, StatsError> {
     let csv_error = |source| StatsError::Csv {
@@ -114,7 +99,7 @@ fn percentile(cell: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::targets::TARGETS;
+    use crate::lab::servers::TARGETS;
 
     const SAMPLE: &str = "\
 Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%

@@ -1,39 +1,67 @@
 //! The headless sweep: one Locust run per user count against the four
 //! servers, a table printed after each step, and the report folder rewritten
 //! after each step, so a sweep that stops early keeps what it measured.
+//! Each [`step`] runs Locust once, with a [`progress`] line while it runs.
+
+mod progress;
+mod step;
 
 use std::path::Path;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::locust::Locust;
-use super::locustfile::Locustfile;
-use super::progress::SweepPosition;
-use super::report::{self, Machine, Summary};
-use super::served_model;
-use super::stack::LocalStack;
-use super::step::{self, StepContext};
-use super::{LabError, LabOptions, SweepOptions};
+use crate::lab::error::LabError;
+use crate::lab::locust::{Locust, LocustFiles};
+use crate::lab::options::{LabOptions, SweepOptions};
+use crate::lab::report::{self, Machine, Summary};
+use crate::lab::servers::LabServers;
+use progress::SweepPosition;
+use step::StepContext;
 
-/// Runs every step, then writes the report; returns what it measured.
+/// Runs every step against the four servers, then writes the report.
 pub async fn run(
     locust: &Locust,
     options: &LabOptions,
     sweep: &SweepOptions,
     stop: CancellationToken,
-) -> Result<Summary, LabError> {
-    let served = served_model::load_or_train(options.model.as_deref())?;
+) -> Result<(), LabError> {
+    let out = &sweep.out;
+    if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(LabError::ReportFolderNotEmpty { dir: out.clone() });
+    }
+    let servers = LabServers::start(options, &locust.version).await?;
+    let reported = steps_and_report(locust, options, sweep, &servers, &stop).await;
+    servers.stop_after(reported).await
+}
+
+/// With the servers running: makes the report folder, runs the steps, and
+/// writes the report, which says whether the sweep was complete.
+async fn steps_and_report(
+    locust: &Locust,
+    options: &LabOptions,
+    sweep: &SweepOptions,
+    servers: &LabServers,
+    stop: &CancellationToken,
+) -> Result<(), LabError> {
     let out = &sweep.out;
     let report_error = |source| LabError::ReportWrite {
         dir: out.clone(),
         source,
     };
-    if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
-        return Err(LabError::ReportFolderNotEmpty { dir: out.clone() });
-    }
-    eprintln!("model sha256 {}; {}", served.sha256, locust.version);
-    let stack = LocalStack::start_announced(served.model, options.base_port).await?;
+    // The report folder is made once the servers run, so a failed start
+    // leaves no folder behind to block the next attempt.
+    std::fs::create_dir_all(out).map_err(report_error)?;
+    let files = LocustFiles::write(options.locustfile.as_deref(), options.client, Some(out))?;
+    let context = StepContext {
+        locust,
+        files: &files,
+        client: options.locustfile.is_none().then_some(options.client),
+        workers: options.workers,
+        stack: &servers.stack,
+        sweep,
+        stop,
+    };
     let mut summary = Summary {
         tool: format!("wine-lab {}", env!("CARGO_PKG_VERSION")),
         started: jiff::Timestamp::now()
@@ -41,44 +69,22 @@ pub async fn run(
             .unwrap_or_else(|_| jiff::Timestamp::now())
             .to_string(),
         machine: Machine::current(),
-        model_sha256: served.sha256,
+        model_sha256: servers.model_sha256.clone(),
         locust_version: locust.version.clone(),
         users: sweep.users.clone(),
         duration_s: sweep.duration.as_secs(),
         complete: false,
         steps: Vec::new(),
     };
-    // The report folder is made once the servers run, so a failed start
-    // leaves no folder behind to block the next attempt.
-    let prepared = std::fs::create_dir_all(out)
-        .map_err(report_error)
-        .and_then(|()| Locustfile::kept_in(options.locustfile.as_deref(), options.client, out));
-    let result = match &prepared {
-        Ok(locustfile) => {
-            let context = StepContext {
-                locust,
-                locustfile,
-                client: options.locustfile.is_none().then_some(options.client),
-                workers: options.workers,
-                stack: &stack,
-                sweep,
-                stop: &stop,
-            };
-            steps(&context, &mut summary).await
-        }
-        Err(_) => Ok(()),
-    };
-    let stopped = stack.stop().await;
-    prepared?;
+    let result = steps(&context, &mut summary).await;
     summary.complete = result.is_ok();
     let written = report::write(out, &summary).map_err(report_error);
     let index = out.join(report::INDEX_HTML);
     match result {
         Ok(()) => {
             written?;
-            stopped.map_err(|source| LabError::ServerFailed { source })?;
             eprintln!("report: {}", index.display());
-            Ok(summary)
+            Ok(())
         }
         Err(error) => {
             // The sweep's own error decides the exit code; a report that

@@ -26,6 +26,7 @@ pub struct SweepPosition {
 /// clears the line, however the step ended.
 #[derive(Debug)]
 pub struct StepProgress {
+    /// The task writing the line.
     task: JoinHandle<()>,
 }
 
@@ -47,6 +48,7 @@ impl Drop for StepProgress {
     }
 }
 
+/// Writes the progress line of the step at `position` until aborted.
 async fn show(position: SweepPosition) {
     let terminal = std::io::stderr().is_terminal();
     let step_started = Instant::now();

@@ -1,4 +1,4 @@
-"""wine-lab's addition to the locustfile of a sweep step (see step_hook.rs).
+"""wine-lab's addition to the locustfile of a sweep step (HOOK in files.rs).
 
 1. Once Locust has stopped, write its --csv statistics one last time. Locust
    2.47 rewrites <prefix>_stats.csv and <prefix>_failures.csv every second from

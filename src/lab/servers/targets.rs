@@ -55,12 +55,10 @@ pub const TARGETS: [Target; 4] = [
     },
 ];
 
-/// The repository's `locustfile.py`, compiled in so the runner works from any directory.
-pub const LOCUSTFILE: &str = include_str!("../../locustfile.py");
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::locust::LOCUSTFILE;
 
     #[test]
     fn locustfile_names_every_target_and_variable() {

@@ -12,12 +12,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
 
+use super::prometheus::Exposition;
+use crate::lab::http;
 use crate::metrics::{REQUEST_DURATION, REQUESTS_TOTAL, ROWS_PREDICTED};
 
 /// The route whose requests the lab measures.
@@ -25,184 +23,6 @@ pub const MEASURED_ROUTE: &str = "/predict";
 
 /// How long one read of `/metrics` may take (it is a few kB from loopback).
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Largest `/metrics` answer read (it is about 10 kB).
-const MAX_SCRAPE_BYTES: usize = 1024 * 1024;
-
-/// Reads `GET /metrics` from the server at `addr`.
-pub async fn scrape(addr: SocketAddr) -> io::Result<String> {
-    match tokio::time::timeout(SCRAPE_TIMEOUT, scrape_now(addr)).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("GET http://{addr}/metrics took over {SCRAPE_TIMEOUT:?}"),
-        )),
-    }
-}
-
-async fn scrape_now(addr: SocketAddr) -> io::Result<String> {
-    let stream = TcpStream::connect(addr).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(io::Error::other)?;
-    let driver = tokio::spawn(connection);
-    let request = Request::get("/metrics")
-        .header(header::HOST, addr.to_string())
-        .body(Body::empty())
-        .map_err(io::Error::other)?;
-    let response = sender.send_request(request).await.map_err(io::Error::other);
-    let body = match response {
-        Ok(response) if response.status() == StatusCode::OK => {
-            axum::body::to_bytes(Body::new(response.into_body()), MAX_SCRAPE_BYTES)
-                .await
-                .map_err(io::Error::other)
-        }
-        Ok(response) => Err(io::Error::other(format!(
-            "GET http://{addr}/metrics answered {}",
-            response.status()
-        ))),
-        Err(error) => Err(error),
-    };
-    driver.abort();
-    String::from_utf8(body?.to_vec()).map_err(io::Error::other)
-}
-
-/// One sample line of the text format: `name{label="value",...} value`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Metric name (for a histogram: with its `_bucket`, `_sum`, `_count` suffix).
-    pub name: String,
-    /// Labels, in the order written.
-    pub labels: Vec<(String, String)>,
-    /// The value.
-    pub value: f64,
-}
-
-/// A whole `/metrics` answer, parsed.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Exposition {
-    /// Every sample, in the order written.
-    pub samples: Vec<Sample>,
-}
-
-/// A line of `/metrics` that is not the text format.
-#[derive(Debug, thiserror::Error)]
-#[error("line {line} of /metrics is not in the Prometheus text format: {text:?}")]
-pub struct ParseError {
-    /// 1-based line number.
-    pub line: usize,
-    /// The line.
-    pub text: String,
-}
-
-impl Exposition {
-    /// Parses the text format (version 0.0.4): comments and blank lines are
-    /// skipped, timestamps ignored. (A few lines of our own: the crates that
-    /// parse it pull in regex and chrono for what the lab needs here.)
-    pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let samples = text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
-            .map(|(index, line)| {
-                parse_sample(line).ok_or_else(|| ParseError {
-                    line: index + 1,
-                    text: line.to_owned(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Exposition { samples })
-    }
-
-    /// The sum of the samples named `name` that carry every label of `labels`.
-    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.matching(name, labels).map(|sample| sample.value).sum()
-    }
-
-    /// The cumulative buckets `(le, count)` of histogram `name` for the
-    /// samples with `labels`, in increasing `le` (`+Inf` last).
-    pub fn buckets(&self, name: &str, labels: &[(&str, &str)]) -> Vec<(f64, f64)> {
-        let bucket = format!("{name}_bucket");
-        let mut buckets: Vec<(f64, f64)> = self
-            .matching(&bucket, labels)
-            .filter_map(|sample| {
-                let le = label(sample, "le")?;
-                let bound = if le == "+Inf" {
-                    f64::INFINITY
-                } else {
-                    le.parse().ok()?
-                };
-                Some((bound, sample.value))
-            })
-            .collect();
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        buckets
-    }
-
-    fn matching<'a>(
-        &'a self,
-        name: &'a str,
-        labels: &'a [(&str, &str)],
-    ) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |sample| {
-            sample.name == name
-                && labels
-                    .iter()
-                    .all(|(key, value)| label(sample, key) == Some(value))
-        })
-    }
-}
-
-fn label<'a>(sample: &'a Sample, key: &str) -> Option<&'a str> {
-    sample
-        .labels
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-fn parse_sample(line: &str) -> Option<Sample> {
-    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-    let name = &line[..name_end];
-    let mut rest = &line[name_end..];
-    let mut labels = Vec::new();
-    if let Some(inner) = rest.strip_prefix('{') {
-        rest = inner;
-        loop {
-            rest = rest.trim_start_matches([',', ' ']);
-            if let Some(after) = rest.strip_prefix('}') {
-                rest = after;
-                break;
-            }
-            let (key, after) = rest.split_once("=\"")?;
-            let mut value = String::new();
-            let mut chars = after.char_indices();
-            let end = loop {
-                match chars.next()? {
-                    (i, '"') => break i,
-                    (_, '\\') => match chars.next()?.1 {
-                        'n' => value.push('\n'),
-                        other => value.push(other),
-                    },
-                    (_, c) => value.push(c),
-                }
-            };
-            labels.push((key.trim().to_owned(), value));
-            rest = &after[end + 1..];
-        }
-    }
-    let value = rest.split_whitespace().next()?;
-    let value = match value {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        value => value.parse().ok()?,
-    };
-    (!name.is_empty()).then(|| Sample {
-        name: name.to_owned(),
-        labels,
-        value,
-    })
-}
 
 /// The `q` quantile (0..=1) of cumulative `buckets` `(le, count)`, as
 /// Prometheus' `histogram_quantile` computes it; `None` without observations.
@@ -241,7 +61,7 @@ pub struct Reading {
 
 impl Reading {
     /// The lab's figures from a parsed `/metrics`.
-    pub fn from_exposition(exposition: &Exposition) -> Self {
+    fn from_exposition(exposition: &Exposition) -> Self {
         let route = [("route", MEASURED_ROUTE)];
         Reading {
             buckets: exposition.buckets(REQUEST_DURATION, &route),
@@ -252,7 +72,13 @@ impl Reading {
 
     /// Reads and parses `GET /metrics` of the server at `addr`.
     pub async fn read(addr: SocketAddr) -> io::Result<Self> {
-        let text = scrape(addr).await?;
+        let text = http::get_text(
+            &addr.ip().to_string(),
+            addr.port(),
+            "/metrics",
+            SCRAPE_TIMEOUT,
+        )
+        .await?;
         let exposition = Exposition::parse(&text).map_err(io::Error::other)?;
         Ok(Reading::from_exposition(&exposition))
     }
@@ -373,15 +199,5 @@ mod tests {
             Some(1.0),
             "all ten above the last finite bound"
         );
-    }
-
-    #[test]
-    fn labels_with_escapes_and_bad_lines() {
-        let text = "# HELP x y\nx{a=\"q\\\"uote\",b=\"2\"} 3 1700000000\ny 1e3\n";
-        let parsed = Exposition::parse(text).unwrap();
-        assert_eq!(parsed.sum("x", &[("a", "q\"uote")]), 3.0);
-        assert_eq!(parsed.sum("y", &[]), 1000.0);
-        let error = Exposition::parse("ok 1\nnot a number\n").unwrap_err();
-        assert_eq!(error.line, 2);
     }
 }

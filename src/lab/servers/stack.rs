@@ -6,19 +6,23 @@
 //! which the report shows per server (the four share one process, so the
 //! process's figures cannot tell them apart), and no server's requests wait
 //! behind another's on a shared runtime.
+//!
+//! [`LabServers`] is how both modes start them, on the model the run asked
+//! for, and stop them.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-
 use std::thread::JoinHandle;
 
 use tokio_util::sync::CancellationToken;
 
-use super::LabError;
-use super::cpu::ThreadCpuClock;
+use super::cpu_clock::ThreadCpuClock;
+use super::served_model::load_or_train;
 use super::targets::{TARGETS, Target};
 use crate::api::DEFAULT_MAX_BODY_BYTES;
+use crate::lab::error::LabError;
+use crate::lab::options::LabOptions;
 use crate::metrics::CpuScope;
 use crate::model::WineModel;
 use crate::server::{self, ServerOptions};
@@ -45,7 +49,9 @@ impl LocalServer {
 pub struct LocalStack {
     /// The servers, in [`TARGETS`] order.
     pub servers: Vec<LocalServer>,
+    /// Cancelled to stop them all.
     stop: CancellationToken,
+    /// Their threads, each returning how its server ended.
     threads: Vec<JoinHandle<io::Result<()>>>,
 }
 
@@ -120,25 +126,6 @@ impl LocalStack {
         })
     }
 
-    /// Starts the four servers for a lab run and says on stderr where each listens.
-    pub async fn start_announced(
-        model: WineModel,
-        base_port: Option<u16>,
-    ) -> Result<Self, LabError> {
-        let stack = LocalStack::start(Arc::new(model), base_port)
-            .await
-            .map_err(|source| LabError::ServersStart { base_port, source })?;
-        for server in &stack.servers {
-            eprintln!(
-                "{:<10} {}  ({})",
-                server.target.service,
-                server.url(),
-                server.target.api
-            );
-        }
-        Ok(stack)
-    }
-
     /// The `<SERVICE>_URL` variables that point locustfile.py at these servers.
     pub fn locust_env(&self) -> Vec<(String, String)> {
         self.servers
@@ -151,6 +138,51 @@ impl LocalStack {
     pub async fn stop(self) -> io::Result<()> {
         self.stop.cancel();
         join_all(self.threads).await
+    }
+}
+
+/// The four servers of a lab run and the model they serve: both modes start
+/// them, and stop them, through this.
+pub struct LabServers {
+    /// The servers.
+    pub stack: LocalStack,
+    /// SHA-256 of the model file they serve (see [`super::served_model::ServedModel`]).
+    pub model_sha256: String,
+}
+
+impl LabServers {
+    /// Loads the `--model` file, or trains the images' model, says which
+    /// (beside `locust_version`, what loads them), and starts the four
+    /// servers on it, saying on stderr where each listens.
+    pub async fn start(options: &LabOptions, locust_version: &str) -> Result<Self, LabError> {
+        let served = load_or_train(options.model.as_deref())?;
+        eprintln!("model sha256 {}; {locust_version}", served.sha256);
+        let base_port = options.base_port;
+        let stack = LocalStack::start(Arc::new(served.model), base_port)
+            .await
+            .map_err(|source| LabError::ServersStart { base_port, source })?;
+        for server in &stack.servers {
+            eprintln!(
+                "{:<10} {}  ({})",
+                server.target.service,
+                server.url(),
+                server.target.api
+            );
+        }
+        Ok(LabServers {
+            stack,
+            model_sha256: served.sha256,
+        })
+    }
+
+    /// Stops the servers once the run ended with `outcome`, and returns it:
+    /// the run's own error comes first, and a server that failed is the
+    /// error only when the run itself succeeded.
+    pub async fn stop_after<T>(self, outcome: Result<T, LabError>) -> Result<T, LabError> {
+        let stopped = self.stack.stop().await;
+        let value = outcome?;
+        stopped.map_err(|source| LabError::ServerFailed { source })?;
+        Ok(value)
     }
 }
 
