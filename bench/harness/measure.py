@@ -108,6 +108,9 @@ def measure_rep(srv: Server, body: Body, lua: Path, conns: int, threads: int,
     stats, wrk_cpu = wrk.run(lua, srv.port, conns, threads, settings.duration, loadgen_cpus,
                              settings.wrk_timeout)
     wall = time.perf_counter() - t0
+    if not srv.running():  # an exited server's /proc/<pid>/status has no VmHWM
+        raise BenchError(f"{srv.argv[0]} exited during wrk ({srv.proc.returncode})\n"
+                         f"{srv.log_tail()}")
     cpu1, (busy1, steal1) = proc_cpu_ticks(srv.pid), machine_busy_ticks()
     st = proc_status(srv.pid)
     server_cpu = (cpu1 - cpu0) / CLK_TCK
