@@ -1,10 +1,15 @@
-//! Smoke test of the benchmark harness: `bench/run --quick` completes against the
-//! binaries this `cargo test` built and writes a well-formed result file.
+//! Tests of the benchmark harness (bench/harness, the Python behind bench/run, ab,
+//! profile and clients).
 //!
-//! It checks shape, never speed: the servers here are debug builds and CI machines
-//! are shared. The harness needs wrk (`apt-get install -y wrk`) and python3 with
-//! venv (it makes a FastAPI venv from PyPI), so the test is `#[ignore = "needs wrk
-//! and python3"]`: `cargo test --test bench_smoke -- --include-ignored` runs it.
+//! - Its unit tests (bench/tests): the committed reports in bench/results rendered
+//!   again from their JSON, and wrk's recorded output parsed. They need python3 only
+//!   (standard library, no network, no wrk), so they run in plain `cargo test`.
+//! - The smoke test: `bench/run --quick` completes against the binaries this `cargo
+//!   test` built and writes a well-formed result file. It checks shape, never speed:
+//!   the servers here are debug builds and CI machines are shared. It needs wrk
+//!   (`apt-get install -y wrk`) and python3 with venv (it makes a FastAPI venv from
+//!   PyPI), so it is `#[ignore = "needs wrk and python3"]`: `cargo test --test
+//!   bench_smoke -- --include-ignored` runs it.
 
 mod common;
 
@@ -18,6 +23,22 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 fn num(v: &Value, what: &str) -> f64 {
     v.as_f64()
         .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
+}
+
+/// `python3 -m unittest discover -s bench/tests -t bench`: hermetic, about a second.
+#[test]
+fn harness_unit_tests_pass() {
+    let output = Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s", "bench/tests", "-t", "bench"])
+        .current_dir(ROOT)
+        .env("PYTHONDONTWRITEBYTECODE", "1") // no __pycache__ in the work tree
+        .output()
+        .expect("cannot run python3 (the harness's unit tests need it)");
+    assert!(
+        output.status.success(),
+        "bench/tests failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
