@@ -26,6 +26,7 @@
             model = callPackage ./nix/model.nix { };
             images = callPackage ./nix/images.nix { };
             compose = callPackage ./nix/compose.nix { };
+            kubernetes = callPackage ./nix/kubernetes.nix { };
             apps = callPackage ./nix/apps.nix { };
             shell = callPackage ./nix/shell.nix { };
             checks = callPackage ./nix/checks.nix { };
@@ -51,6 +52,7 @@
           images = lab.images.all;
           compose = lab.compose.file;
           compose-workers = lab.compose.workersFile;
+          kubernetes = lab.kubernetes.file;
         }
         // lib.mapAttrs' (name: lib.nameValuePair "image-${name}") lab.images.servers
       );

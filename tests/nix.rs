@@ -10,6 +10,9 @@
 //!   modules are replaced by `tests/nix/stand-in-arion.nix`; with
 //!   `arion-workers.nix` merged in, it equals `docker-compose.workers.yml` over
 //!   `docker-compose.yml` (Locust as master plus a scalable worker);
+//! - the Kubernetes manifests `nix/kubernetes.nix` derives from that stack are
+//!   `deploy/kubernetes/wine-lab.yaml`, and a second locustfile added to the
+//!   compose commands and `nix/sources.json` reaches them without other edits;
 //! - `flake.lock` holds exactly the nixpkgs pin, which `arion-pkgs.nix` reads;
 //! - the flake's outputs evaluate for both systems against a stand-in nixpkgs
 //!   (`tests/nix/stand-in-*.nix`) whose functions take what the real ones take,
@@ -38,6 +41,22 @@ const NIXPKGS_URL: &str = "github:NixOS/nixpkgs/nixos-26.05";
 const SERVICE_FIELDS: [&str; 5] = ["image", "links", "ports", "volumes", "command"];
 /// A store path as the flake's compose file mounts it.
 const STORE_SOURCE: &str = "/nix/store/00000000000000000000000000000000-source";
+/// The Kubernetes manifests for users without Nix: packages.kubernetes as YAML.
+const KUBERNETES_YAML: &str = "deploy/kubernetes/wine-lab.yaml";
+/// Set, the flake test rewrites [`KUBERNETES_YAML`] from the evaluation.
+const WRITE_KUBERNETES: &str = "WINE_LAB_WRITE_KUBERNETES";
+/// What [`KUBERNETES_YAML`] says of itself, above the manifests.
+const KUBERNETES_HEADER: &str = "\
+# The lab's stack on Kubernetes: the services of docker-compose.yml with
+# docker-compose.workers.yml (Locust as master and workers), each a Deployment,
+# a Service for each that listens, and Locust's folder as a ConfigMap.
+# Deploy: kubectl apply -f deploy/kubernetes/wine-lab.yaml (docs/scale-out.md).
+#
+# Generated: nix/kubernetes.nix's manifests (`nix build .#kubernetes` writes
+# the same list as JSON documents); do not edit. After a change there, to the
+# compose stack, deploy/images.json or a locustfile, rewrite it with
+#   WINE_LAB_WRITE_KUBERNETES=1 cargo test --test nix -- --ignored flake_outputs_evaluate
+";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -408,6 +427,64 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// packages.kubernetes (a YAML stream of one-line JSON documents, as
+/// nix/kubernetes.nix writes it) as [`KUBERNETES_YAML`] spells it.
+fn kubernetes_yaml(stream: &str) -> Result<String, String> {
+    let lines: Vec<&str> = stream.lines().collect();
+    if lines.is_empty() || !lines.len().is_multiple_of(2) {
+        return Err(format!(
+            "{} lines, not pairs of --- and a document",
+            lines.len()
+        ));
+    }
+    let mut yaml = KUBERNETES_HEADER.to_owned();
+    for pair in lines.chunks(2) {
+        if pair[0] != "---" {
+            return Err(format!("expected ---, got {:?}", pair[0]));
+        }
+        let document: Value = serde_json::from_str(pair[1]).map_err(|e| e.to_string())?;
+        yaml.push_str("---\n");
+        yaml.push_str(&yaml_serde::to_string(&document).map_err(|e| e.to_string())?);
+    }
+    Ok(yaml)
+}
+
+/// The committed [`KUBERNETES_YAML`] is the flake's packages.kubernetes
+/// (rewritten first when [`WRITE_KUBERNETES`] is set).
+fn check_kubernetes_yaml(packages: &Value) {
+    let stream = packages["kubernetes"]["args"]["text"]
+        .as_str()
+        .expect("packages.kubernetes is a text file");
+    let generated = kubernetes_yaml(stream).unwrap_or_else(|e| panic!("packages.kubernetes: {e}"));
+    let path = root().join(KUBERNETES_YAML);
+    if std::env::var_os(WRITE_KUBERNETES).is_some() {
+        fs::write(&path, &generated).expect("write the manifests");
+    }
+    let committed = read(&path);
+    if committed != generated {
+        let line = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(c, g)| c != g)
+            .map_or_else(|| "the end".to_owned(), |i| format!("line {}", i + 1));
+        panic!(
+            "{KUBERNETES_YAML} is not nix/kubernetes.nix's output (first difference at {line}); \
+             rewrite it with {WRITE_KUBERNETES}=1 cargo test --test nix -- --ignored flake_outputs_evaluate"
+        );
+    }
+}
+
+#[test]
+fn kubernetes_yaml_renders_each_document_after_its_header() {
+    let yaml = kubernetes_yaml("---\n{\"a\":1}\n---\n{\"b\":\"x\\ny\\n\"}\n").unwrap();
+    assert_eq!(
+        yaml.strip_prefix(KUBERNETES_HEADER),
+        Some("---\na: 1\n---\nb: |\n  x\n  y\n")
+    );
+    assert!(kubernetes_yaml("{\"a\":1}\n---\n").is_err());
+    assert!(kubernetes_yaml("---\n").is_err());
+}
+
 #[test]
 fn flake_lock_holds_exactly_the_nixpkgs_pin() {
     let lock = read_json(&root().join("flake.lock"));
@@ -707,6 +784,7 @@ fn check_flake_outputs(flake: &Value, system: &str) {
         "images",
         "compose",
         "compose-workers",
+        "kubernetes",
     ];
     let images = ["image-no-batch", "image-with-batch", "image-locust"];
     assert_eq!(
@@ -797,6 +875,7 @@ fn check_flake_outputs(flake: &Value, system: &str) {
         workers["services"][service]["volumes"] = json!(["./:/mnt/locust"]);
     }
     assert_eq!(compare(&committed_workers_compose(), &workers), Ok(()));
+    check_kubernetes_yaml(packages);
 
     let apps = &flake["apps"];
     for (name, program) in [
@@ -869,7 +948,7 @@ fn flake_with_a_stand_in_nixpkgs_rejects_broken_copies() {
     );
 
     type Break = fn(&Path);
-    let cases: [(&str, Break, &str); 6] = [
+    let cases: [(&str, Break, &str); 8] = [
         (
             "a misspelt dockerTools argument",
             |repo| edit(&repo.join("nix/images.nix"), "tag = name;", "tags = name;"),
@@ -924,6 +1003,28 @@ fn flake_with_a_stand_in_nixpkgs_rejects_broken_copies() {
             },
             "riscv64-linux",
         ),
+        (
+            "a locustfile the Locust commands load that the ConfigMap lacks",
+            |repo| {
+                edit(
+                    &repo.join("arion-workers.nix"),
+                    LOCUSTFILE_DEFINITION,
+                    SECOND_LOCUSTFILE_DEFINITION,
+                )
+            },
+            "loads /mnt/locust/locust_servers.py, which nix/sources.json's locust set does not hold",
+        ),
+        (
+            "a root process",
+            |repo| {
+                edit(
+                    &repo.join("deploy/images.json"),
+                    "\"user\": \"65532:65532\"",
+                    "\"user\": \"0:0\"",
+                )
+            },
+            "deploy/images.json's user is root",
+        ),
     ];
     for (what, break_it, message) in cases {
         let _ = fs::remove_dir_all(&copy);
@@ -933,6 +1034,65 @@ fn flake_with_a_stand_in_nixpkgs_rejects_broken_copies() {
             Ok(_) => panic!("{what}: the broken copy evaluated"),
             Err(error) => assert!(error.contains(message), "{what}: {error}"),
         }
+    }
+}
+
+/// The locustfile option of arion-workers.nix, and the same with a second file
+/// from the same folder, as the compose commands will load one.
+const LOCUSTFILE_DEFINITION: &str = "locustfile = \"-f /mnt/locust/locustfile.py\";";
+const SECOND_LOCUSTFILE_DEFINITION: &str =
+    "locustfile = \"-f /mnt/locust/locustfile.py,/mnt/locust/locust_servers.py\";";
+
+/// The Kubernetes manifests take what the Locust commands load from the
+/// composition and nix/sources.json: a second locustfile added there (and
+/// nowhere in nix/kubernetes.nix) is in the ConfigMap and in both commands.
+#[test]
+#[ignore = "needs nix-instantiate"]
+fn kubernetes_manifests_follow_a_second_locustfile_without_other_edits() {
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("repo");
+    copy_tree(&root(), &copy);
+    let second = "\"\"\"Stand-in for a second locustfile.\"\"\"\n";
+    fs::write(copy.join("locust_servers.py"), second).unwrap();
+    edit(
+        &copy.join("nix/sources.json"),
+        "\"locust\": {\n    \"include\": [\n",
+        "\"locust\": {\n    \"include\": [\n      \"locust_servers.py\",\n",
+    );
+    edit(
+        &copy.join("arion-workers.nix"),
+        LOCUSTFILE_DEFINITION,
+        SECOND_LOCUSTFILE_DEFINITION,
+    );
+    let flake = flake(&copy, "x86_64-linux")
+        .unwrap_or_else(|e| panic!("the copy with a second locustfile does not evaluate:\n{e}"));
+    let stream = flake["packages"]["kubernetes"]["args"]["text"]
+        .as_str()
+        .unwrap();
+    let documents: Vec<Value> = stream
+        .lines()
+        .filter(|line| *line != "---")
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let config_map = documents
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("a ConfigMap");
+    assert_eq!(config_map["data"]["locust_servers.py"], second);
+    assert_eq!(
+        config_map["data"]["locustfile.py"],
+        read(&root().join("locustfile.py"))
+    );
+    for name in ["locust", "locust-worker"] {
+        let deployment = documents
+            .iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Deployment {name}"));
+        let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+        assert_eq!(
+            args[1], "/mnt/locust/locustfile.py,/mnt/locust/locust_servers.py",
+            "{name}: {args}"
+        );
     }
 }
 

@@ -112,6 +112,11 @@ const TOOLS: &[(&str, &[&str], &str)] = &[
         "schemathesis: pip install -r tests/schemathesis-requirements.txt (bash .ci/run puts it in a venv)",
     ),
     (
+        "kubernetes-validate",
+        &["--version"],
+        "pip install -r tests/kubernetes-requirements.txt (bash .ci/run puts it in a venv)",
+    ),
+    (
         "python3",
         &["-m", "venv", "--help"],
         "Python 3 with venv (Debian: apt-get install python3-venv)",

@@ -5,7 +5,8 @@
 # mirror of nixpkgs' lib/): fileset/default.nix (unions, difference, fileFilter,
 # toSource), customisation.nix (callPackageWith), meta.nix (getExe),
 # modules.nix (mkOverride; mkDefault = mkOverride 1000, mkForce = mkOverride 50),
-# importJSON/importTOML, genAttrs, nameValuePair, mapAttrs', makeBinPath. CI
+# importJSON/importTOML, genAttrs, nameValuePair, mapAttrs', makeBinPath,
+# lists.nix (optional) and attrsets.nix (optionalAttrs), verbatim. CI
 # has no copy of nixpkgs; that the real lib.fileset selects what
 # nix/sources.json says was checked by hand (docs/nix.md).
 let
@@ -137,6 +138,10 @@ in
     );
 
   nameValuePair = name: value: { inherit name value; };
+
+  # lists.nix and attrsets.nix, as they are.
+  optional = cond: elem: if cond then [ elem ] else [ ];
+  optionalAttrs = cond: as: if cond then as else { };
 
   inherit (builtins) mapAttrs;
 
