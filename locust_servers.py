@@ -382,6 +382,8 @@ class Row:
     def update(self, reading: Reading, window_start: float) -> None:
         """Takes a new reading; a server that started within the window counts
         from zero, one that restarted keeps what it had counted before."""
+        if self.latest is not None and reading.at < self.latest.at:
+            return  # a read that took longer than a later one: not news
         latest, self.latest, self.error = self.latest, reading, None
         if self.baseline is None or latest is None:
             started_within = reading.start_time is not None and reading.start_time >= window_start
@@ -415,10 +417,12 @@ class Servers:
         name lookup that hangs (a stopped container's, on Docker's DNS) or a
         server that does not answer costs its own row an error, no one else a wait."""
         jobs = {name: gevent.spawn(self._scrape_service, name, url) for name, url in self.targets}
-        gevent.joinall(list(jobs.values()), timeout=3 * SCRAPE_TIMEOUT + 0.5)
+        try:
+            gevent.joinall(list(jobs.values()), timeout=3 * SCRAPE_TIMEOUT + 0.5)
+        finally:  # also when this round is killed: no read of it may land later
+            gevent.killall([job for job in jobs.values() if not job.dead])
         for service, job in jobs.items():
-            if not job.dead:
-                job.kill(block=False)
+            if not job.successful():
                 self._failed(service, f"no answer within {3 * SCRAPE_TIMEOUT:g} s")
 
     def _failed(self, service: str, error: str) -> None:
@@ -447,7 +451,10 @@ class Servers:
             host = f"[{row.address}]" if ":" in row.address else row.address
             metrics = f"{parts.scheme}://{host}:{port}/metrics"
             jobs.append(gevent.spawn(self._scrape_one, row, metrics, parts.netloc))
-        gevent.joinall(jobs)
+        try:
+            gevent.joinall(jobs)
+        finally:
+            gevent.killall([job for job in jobs if not job.dead])
 
     def _row(self, service: str, address: str) -> Row:
         """The row of `service` at `address`, made on first sight (a row made
@@ -701,6 +708,10 @@ class ServersView:
         return [note for note in (lesson(table, locust), resolution(buckets)) if note]
 
     def _quit(self, **_kwargs) -> None:
+        if isinstance(self.environment.runner, MasterRunner) and self.servers.rows:
+            # Quitting, a master fires test_stop before its workers have
+            # stopped (Locust 2.47, runners.py MasterRunner.quit): read again.
+            self.servers.scrape()
         table = self.servers.table()
         if not table:
             return

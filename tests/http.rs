@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::prometheus::Exposition;
 use common::{Server, batch_body, post_json, request, send_raw, wine_body};
 use serde_json::{Value, json};
 use wine_lab::features::FEATURE_NAMES;
@@ -519,14 +520,24 @@ fn a_utf8_byte_order_mark_before_json_is_accepted_on_both_apis() {
 }
 
 /// Reads `GET /metrics` of the server at `addr`, checking its content type.
-fn read_metrics(addr: std::net::SocketAddr) -> wine_lab::lab::Exposition {
+fn read_metrics(addr: std::net::SocketAddr) -> Exposition {
     let response = send_raw(addr, &request("GET", "/metrics", None, b""));
     assert_eq!(response.status, 200);
     assert_eq!(
         response.header("content-type"),
         Some(wine_lab::metrics::CONTENT_TYPE)
     );
-    wine_lab::lab::Exposition::parse(&response.text()).unwrap()
+    Exposition::parse(&response.text()).unwrap()
+}
+
+#[test]
+fn the_metrics_reader_takes_escapes_and_names_a_bad_line() {
+    let text = "# HELP x y\nx{a=\"q\\\"uote\",b=\"2\"} 3 1700000000\ny 1e3\n";
+    let parsed = Exposition::parse(text).unwrap();
+    assert_eq!(parsed.sum("x", &[("a", "q\"uote")]), 3.0);
+    assert_eq!(parsed.sum("y", &[]), 1000.0);
+    let error = Exposition::parse("ok 1\nnot a number\n").unwrap_err();
+    assert_eq!(error.line, 2);
 }
 
 #[test]

@@ -796,14 +796,16 @@ fn without_python_the_installation_fails_with_exit_code_3() {
     );
 }
 
-/// The servers' own figures (from `/metrics` around each step) beside
-/// Locust's: they count the same requests, batch-64 predicts 64 rows per
-/// request, and its server-side median is above batch-1's and no-batch's,
-/// since it parses and classifies 64 rows where they do one (about 7 times
-/// the instructions per request; a property of the work, not of timing).
+/// The servers' own figures (Locust's Servers tab, from their `/metrics`)
+/// beside Locust's: they count the same requests, batch-64 predicts 64 rows
+/// per request, and a row costs batch-64 under a fifth of what it costs
+/// batch-1, in CPU and in time (the lab's lesson: about 1/45; a request of 64
+/// rows costs about 1.5 times one of a single row). The order of the
+/// per-request figures is not asserted: they differ by 10–20%, which a
+/// shared machine's noise can swap.
 #[test]
 #[ignore = "needs locust"]
-fn server_side_latency_orders_batch_64_above_batch_1_and_no_batch() {
+fn the_servers_own_figures_show_batch_64_cheapest_per_row() {
     common::require("locust");
     let (_scratch, out) = fresh_dir("server-side");
     let output = lab(&[
@@ -822,7 +824,7 @@ fn server_side_latency_orders_batch_64_above_batch_1_and_no_batch() {
     let sides = step["server_side"].as_array().unwrap();
     assert_eq!(sides.len(), TARGETS.len(), "{step}");
     let users = step["users"].as_u64().unwrap();
-    let mut p50 = std::collections::HashMap::new();
+    let mut per_row = std::collections::HashMap::new();
     for (target, locust) in TARGETS.iter().zip(step["targets"].as_array().unwrap()) {
         let side = sides
             .iter()
@@ -837,30 +839,46 @@ fn server_side_latency_orders_batch_64_above_batch_1_and_no_batch() {
             "{}: server {served}, Locust {sent}",
             target.service
         );
+        let rows = side["rows"].as_u64().unwrap();
         assert_eq!(
-            side["rows_predicted"].as_u64().unwrap(),
+            rows,
             served * u64::from(target.rows_per_request),
             "{}",
             target.service
         );
-        let (median, p99) = (
-            side["p50_ms"].as_f64().unwrap(),
-            side["p99_ms"].as_f64().unwrap(),
+        let figure = |name: &str| {
+            side[name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name}: {side}"))
+        };
+        assert!(
+            figure("p50_us") > 0.0 && figure("p50_us") <= figure("p99_us"),
+            "{side}"
         );
-        assert!(median > 0.0 && median <= p99, "{side}");
-        assert!(side["cpu_percent"].as_f64().unwrap() > 0.0, "{side}");
-        p50.insert(target.service, median);
+        assert!(figure("cpu_percent") > 0.0, "{side}");
+        let time_per_row = figure("mean_us") * served as f64 / rows as f64;
+        per_row.insert(target.service, (figure("cpu_us_per_row"), time_per_row));
     }
+    let (one, sixty_four) = (per_row["batch-1"], per_row["batch-64"]);
     assert!(
-        p50["batch-64"] > p50["batch-1"] && p50["batch-64"] > p50["no-batch"],
-        "server-side medians: {p50:?}"
+        sixty_four.0 < one.0 / 5.0 && sixty_four.1 < one.1 / 5.0,
+        "per row (CPU µs, time µs): batch-1 {one:?}, batch-64 {sixty_four:?}"
     );
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(
-        csv.lines().next().unwrap().contains("server_p50_ms"),
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("server_cpu_us_per_row"),
         "{csv}"
     );
-    assert!(stdout.contains("srv p50 ms"), "{stdout}");
+    assert!(stdout.contains("CPU µs/row"), "{stdout}");
+    // Locust's own summary, then the Servers tab's table and its sentence.
+    let log = std::fs::read_to_string(out.join("users-0010/locust.log")).unwrap();
+    assert!(
+        log.contains("The servers' own figures") && log.contains("of its CPU per row"),
+        "{log}"
+    );
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("histogram_quantile"), "the method is said");
 }

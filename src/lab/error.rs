@@ -5,10 +5,11 @@
 //! Every message is a single line (the binary prints `wine-lab: {error}`),
 //! and, like the crate's other errors, says its cause itself.
 //!
-//! Every error of the lab is here, [`LabError`] and the two causes with
+//! Every error of the lab is here, [`LabError`] and the three causes with
 //! details of their own ([`InstallError`]: wine-lab's own Locust;
-//! [`StatsError`]: Locust's statistics), so this file imports no other part
-//! of the lab and each part can return them.
+//! [`StatsError`]: Locust's statistics; [`ServerSideError`]: the servers'
+//! own figures), so this file imports no other part of the lab and each part
+//! can return them.
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -229,11 +230,14 @@ pub enum LabError {
         /// The server's error.
         source: std::io::Error,
     },
-    /// A server's `/metrics` could not be read before or after a step.
-    #[error("a server failed: {source}")]
-    MetricsUnreadable {
-        /// Which server, and why (the error names its URL).
-        source: std::io::Error,
+    /// A step has no figures of a server's own: Locust's Servers tab could
+    /// not read its `/metrics`, or wrote no table.
+    #[error("step with {users} users: {source}")]
+    ServersUnread {
+        /// The step's user count.
+        users: u32,
+        /// Which server and why, or which file is missing.
+        source: ServerSideError,
     },
 
     // Ctrl-C or SIGTERM (exit code 130).
@@ -316,6 +320,35 @@ pub enum StatsError {
     /// A target sent no request at all.
     #[error("Locust's statistics have no requests for {0}")]
     Missing(String),
+}
+
+/// Why a step has no server-side figures.
+#[derive(Debug, Error)]
+pub enum ServerSideError {
+    /// The extension wrote no file (Locust did not load it, or stopped first).
+    #[error("Locust's extension wrote no {path} ({source})")]
+    Missing {
+        /// The file.
+        path: String,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// A line of the file is not what the extension writes.
+    #[error("{path} is not the extension's table: {source}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// What did not parse.
+        source: csv::Error,
+    },
+    /// A server could not be read (its row's status says why), or has no row.
+    #[error("the servers' own figures of {server}: {status}")]
+    Server {
+        /// The server.
+        server: String,
+        /// Its row's status.
+        status: String,
+    },
 }
 
 /// What to do when servers cannot start on ports the user chose.

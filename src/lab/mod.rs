@@ -10,20 +10,19 @@
 //!   user count (`step.rs`), with a progress line (`progress.rs`).
 //! - `servers/`: the four targets (`targets.rs`: a server and the Locust task
 //!   that loads it), the servers that serve them in this process
-//!   (`stack.rs`, with `LabServers`, how both modes start and stop them; a
-//!   server thread's CPU clock in `cpu_clock.rs`), and the model they serve
-//!   (`served_model.rs`).
+//!   (`stack.rs`, with `LabServers`, how both modes start and stop them),
+//!   and the model they serve (`served_model.rs`).
 //! - `locust/`: Locust as a child process (`process.rs`), the Python files it
-//!   loads (`files.rs`: the locustfile and wine-lab's `hook.py`), and the
+//!   loads (`files.rs`: the locustfile, wine-lab's `hook.py` and the Servers
+//!   tab, `locust_servers.py`), and the
 //!   pinned Locust (`requirements.txt`) that wine-lab installs in a venv of
 //!   its own when there is none (`venv.rs`).
-//! - `measure/`: what a step measured: both sides' CPU (`cpu.rs`), Locust's
-//!   CSV (`locust_stats.rs`), and each server's `/metrics`, read as Prometheus
-//!   text (`prometheus.rs`) and turned into the step's figures
-//!   (`server_side.rs`).
+//! - `measure/`: what a step measured: Locust's CPU (`cpu.rs`), Locust's CSV
+//!   (`locust_stats.rs`), and each server's own figures (`server_side.rs`),
+//!   which `locust_servers.py`, Locust's Servers tab, read from its
+//!   `/metrics` and wrote beside Locust's CSV.
 //! - `report/`: the report's data and its renderings (text, CSV, HTML, chart).
-//! - `http.rs`: the one HTTP client, for the servers' `/metrics` and Locust's
-//!   web UI.
+//! - `http.rs`: the one HTTP client, for Locust's web UI.
 //!
 //! A run flows down that list: [`run`] finds Locust, the mode starts the
 //! servers, writes the files Locust loads and runs Locust (once in the web
@@ -53,10 +52,9 @@ pub use options::{
 };
 
 /// For the tests: the lab's compiled-in locustfile and its four targets, the
-/// reader of a server's `/metrics`, the CPU level that marks a step as limited
-/// by Locust, and where wine-lab installs its own Locust.
+/// CPU level that marks a step as limited by Locust, and where wine-lab
+/// installs its own Locust.
 pub use locust::{LOCUSTFILE, venv as locust_venv};
-pub use measure::{Exposition, MEASURED_ROUTE};
 pub use report::LOAD_GENERATOR_LIMIT_PERCENT;
 pub use servers::{TARGETS, Target};
 

@@ -1,5 +1,5 @@
 //! The Python files Locust loads (`-f first.py,second.py`): the locustfile,
-//! then wine-lab's own [`HOOK`].
+//! then wine-lab's own [`HOOK`] and the [`SERVERS_TAB`].
 //!
 //! The locustfile is the one given with `--locustfile`, or the repository's,
 //! compiled in ([`LOCUSTFILE`], or [`FAST_LOCUSTFILE`] for `--client fast`,
@@ -39,6 +39,12 @@ const FAST_LOCUSTFILE: &str = include_str!("../../../locustfile_fast.py");
 /// `hook.py` cites the Locust source each relies on.
 const HOOK: &str = include_str!("hook.py");
 
+/// The repository's `locust_servers.py`: the Locust extension behind the
+/// Servers tab on Locust's page (each server's own figures, from its
+/// `/metrics`), which also writes the `<csv prefix>_servers.csv` a sweep
+/// step's server-side figures come from. The Docker stack loads the same file.
+const SERVERS_TAB: &str = include_str!("../../../locust_servers.py");
+
 /// A compiled-in Python file: the name Locust sees, and its text.
 type CompiledIn = (&'static str, &'static str);
 
@@ -54,8 +60,12 @@ fn built_in_locustfile(client: Client) -> &'static [CompiledIn] {
     }
 }
 
-/// wine-lab's own files, loaded after the locustfile.
-const WINE_LAB_FILES: &[CompiledIn] = &[("wine_lab_hook.py", HOOK)];
+/// wine-lab's own files, loaded after the locustfile: the hook, then the
+/// Servers tab (whose `quit` handler writes its CSV after the hook's).
+const WINE_LAB_FILES: &[CompiledIn] = &[
+    ("wine_lab_hook.py", HOOK),
+    ("locust_servers.py", SERVERS_TAB),
+];
 
 /// The files Locust loads, on disk for as long as this value lives.
 #[derive(Debug)]
@@ -157,14 +167,16 @@ mod tests {
     }
 
     #[test]
-    fn the_built_in_copy_is_kept_or_removed_as_asked_and_the_hook_removed() {
+    fn the_built_in_copy_is_kept_or_removed_as_asked_and_wine_labs_own_removed() {
         let report = tempfile::tempdir().unwrap();
         let kept = LocustFiles::write(None, Client::Http, Some(report.path())).unwrap();
-        let [locustfile, hook] = kept.paths() else {
+        let [locustfile, hook, servers_tab] = kept.paths() else {
             panic!("{kept:?}")
         };
         assert_eq!(read(locustfile), LOCUSTFILE);
         assert_eq!(read(hook), HOOK);
+        assert_eq!(read(servers_tab), SERVERS_TAB);
+        assert_eq!(hook.parent(), servers_tab.parent(), "one scratch folder");
         let hook = hook.clone();
         drop(kept);
         assert!(report.path().join("locustfile.py").is_file());

@@ -1,203 +1,184 @@
-//! The servers' side of a step: each server's `GET /metrics` read before and
-//! after the step, and the difference turned into the latency the server
-//! itself measured, beside what Locust measured.
+//! The servers' side of a step: each server's own figures, as Locust's
+//! Servers tab computed them.
 //!
-//! Percentiles come from the difference of the duration histogram's
-//! cumulative bucket counts, interpolated linearly within the bucket the
-//! rank falls in, as Prometheus' `histogram_quantile` does (the lowest
-//! bucket starts at 0; a rank in the `+Inf` bucket is the highest finite
-//! bound). With buckets 1.5 times apart the error is within that bucket.
+//! `locust_servers.py`, the Locust extension wine-lab loads beside the
+//! locustfile (as the Docker stack does), reads every server's `/metrics`
+//! when the step starts, while it runs and when it stops, and at Locust's
+//! exit writes `<csv prefix>_servers.csv`: per server, requests and rows
+//! since the start, its time per request (the histogram's exact mean, and
+//! p50/p95/p99 interpolated within its buckets) and its CPU per request and
+//! per row. This reads that file, so the arithmetic (counter deltas,
+//! quantiles from buckets) is done once, there, for the report and the page
+//! alike. In wine-lab each server's CPU is its own thread's
+//! ([`crate::metrics::CpuScope::Thread`]).
 
-use std::io;
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::prometheus::Exposition;
-use crate::lab::http;
-use crate::metrics::{REQUEST_DURATION, REQUESTS_TOTAL, ROWS_PREDICTED};
+use crate::lab::error::ServerSideError;
 
-/// The route whose requests the lab measures.
-pub const MEASURED_ROUTE: &str = "/predict";
-
-/// How long one read of `/metrics` may take (it is a few kB from loopback).
-const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The `q` quantile (0..=1) of cumulative `buckets` `(le, count)`, as
-/// Prometheus' `histogram_quantile` computes it; `None` without observations.
-pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
-    let total = buckets.last()?.1;
-    if total <= 0.0 || !(0.0..=1.0).contains(&q) {
-        return None;
-    }
-    let rank = q * total;
-    let index = buckets.iter().position(|&(_, count)| count >= rank)?;
-    let (upper, count) = buckets[index];
-    let (lower, below) = match index {
-        0 => (0.0f64.min(upper), 0.0),
-        _ => buckets[index - 1],
-    };
-    if upper.is_infinite() {
-        return Some(lower);
-    }
-    if count <= below {
-        return Some(upper);
-    }
-    Some(lower + (upper - lower) * (rank - below) / (count - below))
+/// The file the extension writes beside Locust's own CSV, from its `--csv` prefix.
+pub fn servers_csv(csv_prefix: &Path) -> std::path::PathBuf {
+    let mut name = csv_prefix.as_os_str().to_owned();
+    name.push("_servers.csv");
+    name.into()
 }
 
-/// What the lab keeps of one read of a server's `/metrics`: the
-/// [`MEASURED_ROUTE`]'s duration histogram and request count, and rows predicted.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Reading {
-    /// Cumulative buckets `(le seconds, count)` of `/predict` durations.
-    pub buckets: Vec<(f64, f64)>,
-    /// `/predict` requests answered, any status.
-    pub requests: f64,
-    /// Rows classified.
-    pub rows_predicted: f64,
-}
-
-impl Reading {
-    /// The lab's figures from a parsed `/metrics`.
-    fn from_exposition(exposition: &Exposition) -> Self {
-        let route = [("route", MEASURED_ROUTE)];
-        Reading {
-            buckets: exposition.buckets(REQUEST_DURATION, &route),
-            requests: exposition.sum(REQUESTS_TOTAL, &route),
-            rows_predicted: exposition.sum(ROWS_PREDICTED, &[]),
-        }
-    }
-
-    /// Reads and parses `GET /metrics` of the server at `addr`.
-    pub async fn read(addr: SocketAddr) -> io::Result<Self> {
-        let text = http::get_text(
-            &addr.ip().to_string(),
-            addr.port(),
-            "/metrics",
-            SCRAPE_TIMEOUT,
-        )
-        .await?;
-        let exposition = Exposition::parse(&text).map_err(io::Error::other)?;
-        Ok(Reading::from_exposition(&exposition))
-    }
-}
-
-/// One server's own figures over a step.
+/// One server's own figures over a step: a row of the extension's CSV
+/// (its `status` column aside, which is "ok" for every row kept).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerSide {
-    /// The server (Compose service).
+    /// The server (its Compose service name).
     pub server: String,
-    /// `/predict` requests the server answered during the step.
+    /// `/predict` requests it answered.
     pub requests: u64,
     /// Rows it classified.
-    pub rows_predicted: u64,
-    /// Median time the server took per request, ms (interpolated in its bucket).
-    pub p50_ms: Option<f64>,
-    /// 95th percentile, ms.
-    pub p95_ms: Option<f64>,
-    /// 99th percentile, ms.
-    pub p99_ms: Option<f64>,
-    /// CPU time of the server's thread over the step, in percent of one core.
+    pub rows: u64,
+    /// Requests per second over the step.
+    pub requests_per_s: f64,
+    /// Rows per second over the step.
+    pub rows_per_s: f64,
+    /// Its mean time per request, µs (exact: the histogram's sum over its count).
+    pub mean_us: Option<f64>,
+    /// Median time per request, µs (within its histogram bucket).
+    pub p50_us: Option<f64>,
+    /// 95th percentile, µs.
+    pub p95_us: Option<f64>,
+    /// 99th percentile, µs.
+    pub p99_us: Option<f64>,
+    /// CPU time per request, µs.
+    pub cpu_us_per_request: Option<f64>,
+    /// CPU time per row, µs: where batching pays.
+    pub cpu_us_per_row: Option<f64>,
+    /// CPU used over the step, in percent of one core.
     pub cpu_percent: Option<f64>,
 }
 
-impl ServerSide {
-    /// The figures of `server` between two readings, with its CPU use.
-    pub fn between(
-        server: &str,
-        before: &Reading,
-        after: &Reading,
-        cpu_percent: Option<f64>,
-    ) -> Self {
-        let buckets: Vec<(f64, f64)> = after
-            .buckets
-            .iter()
-            .map(|&(le, count)| {
-                let earlier = before
-                    .buckets
-                    .iter()
-                    .find(|(bound, _)| *bound == le)
-                    .map_or(0.0, |(_, count)| *count);
-                (le, (count - earlier).max(0.0))
-            })
-            .collect();
-        let ms = |q| histogram_quantile(q, &buckets).map(|seconds| seconds * 1000.0);
-        let delta = |after: f64, before: f64| (after - before).max(0.0).round() as u64;
-        ServerSide {
-            server: server.to_owned(),
-            requests: delta(after.requests, before.requests),
-            rows_predicted: delta(after.rows_predicted, before.rows_predicted),
-            p50_ms: ms(0.5),
-            p95_ms: ms(0.95),
-            p99_ms: ms(0.99),
-            cpu_percent,
-        }
+/// A row as the extension writes it: figures it could not give are empty,
+/// and its status says whether it could read the server ("ok") or why not.
+#[derive(Debug, Deserialize)]
+struct CsvRow {
+    server: String,
+    requests: Option<u64>,
+    rows: Option<u64>,
+    requests_per_s: Option<f64>,
+    rows_per_s: Option<f64>,
+    mean_us: Option<f64>,
+    p50_us: Option<f64>,
+    p95_us: Option<f64>,
+    p99_us: Option<f64>,
+    cpu_us_per_request: Option<f64>,
+    cpu_us_per_row: Option<f64>,
+    cpu_percent: Option<f64>,
+    status: String,
+}
+
+impl CsvRow {
+    /// Its figures, if the server was read.
+    fn figures(&self) -> Option<ServerSide> {
+        (self.status == "ok").then_some(())?;
+        Some(ServerSide {
+            server: self.server.clone(),
+            requests: self.requests?,
+            rows: self.rows?,
+            requests_per_s: self.requests_per_s?,
+            rows_per_s: self.rows_per_s?,
+            mean_us: self.mean_us,
+            p50_us: self.p50_us,
+            p95_us: self.p95_us,
+            p99_us: self.p99_us,
+            cpu_us_per_request: self.cpu_us_per_request,
+            cpu_us_per_row: self.cpu_us_per_row,
+            cpu_percent: self.cpu_percent,
+        })
     }
+}
+
+/// Each of `servers`' figures, in that order, from the extension's `file`.
+pub fn read_server_side(file: &Path, servers: &[&str]) -> Result<Vec<ServerSide>, ServerSideError> {
+    let path = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|source| ServerSideError::Missing {
+        path: path.clone(),
+        source,
+    })?;
+    let rows = csv::Reader::from_reader(text.as_bytes())
+        .deserialize::<CsvRow>()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| ServerSideError::Malformed { path, source })?;
+    servers
+        .iter()
+        .map(|&server| {
+            let row = rows.iter().find(|row| row.server == server);
+            row.and_then(CsvRow::figures)
+                .ok_or_else(|| ServerSideError::Server {
+                    server: server.to_owned(),
+                    status: row.map_or("no row in the table".to_owned(), |row| row.status.clone()),
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Route, ServerMetrics};
 
-    #[test]
-    fn quantiles_interpolate_within_a_bucket_like_prometheus() {
-        // 10 observations up to 1, 10 more up to 2, none above.
-        let buckets = [(1.0, 10.0), (2.0, 20.0), (f64::INFINITY, 20.0)];
-        assert_eq!(histogram_quantile(0.5, &buckets), Some(1.0));
-        assert_eq!(histogram_quantile(0.25, &buckets), Some(0.5));
-        assert_eq!(histogram_quantile(0.75, &buckets), Some(1.5));
-        // Ranks in +Inf give the highest finite bound.
-        let open = [(1.0, 1.0), (f64::INFINITY, 10.0)];
-        assert_eq!(histogram_quantile(0.9, &open), Some(1.0));
-        assert_eq!(histogram_quantile(0.5, &[(1.0, 0.0)]), None);
-        assert_eq!(histogram_quantile(1.5, &buckets), None);
+    /// What locust_servers.py writes (tests/extension checks the Python side).
+    const TABLE: &str = "\
+server,requests,rows,requests_per_s,rows_per_s,mean_us,p50_us,p95_us,p99_us,cpu_us_per_request,cpu_us_per_row,cpu_percent,rss_mib,status
+no-batch,1730,1730,176.9344,176.9344,40.4103,15.9107,74.3555,627.1073,93.6411,93.6411,1.6568,,ok
+batch-64,1733,110912,177.3572,11350.8593,66.4606,36.6057,112.6743,552.8636,113.9766,1.7809,2.0215,,ok
+batch-32,,,,,,,,,,,,,cannot resolve batch-32 within 1 s
+";
+
+    fn file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locust_servers.csv");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
     }
 
     #[test]
-    fn parses_what_the_servers_write() {
-        let metrics = ServerMetrics::new(crate::metrics::CpuScope::Process);
-        let predict = Route::of(MEASURED_ROUTE);
-        for micros in [10, 20, 40, 80] {
-            metrics.started();
-            metrics.ended(predict, Some(200), Duration::from_micros(micros));
-        }
-        metrics.started();
-        metrics.ended(predict, Some(422), Duration::from_micros(10));
-        metrics.started();
-        metrics.ended(Route::of("/"), Some(200), Duration::from_secs(2));
-        metrics.predicted(64 * 4);
-        let exposition = Exposition::parse(&metrics.render()).unwrap();
-        let reading = Reading::from_exposition(&exposition);
-        assert_eq!(reading.requests, 5.0);
-        assert_eq!(reading.rows_predicted, 256.0);
-        assert_eq!(reading.buckets.last(), Some(&(f64::INFINITY, 5.0)));
-        let side = ServerSide::between("batch-64", &Reading::default(), &reading, None);
-        let p50 = side.p50_ms.unwrap();
-        assert!((0.0113..=0.0338).contains(&p50), "{p50}");
-        assert!(side.p99_ms.unwrap() <= 0.1 && side.p99_ms.unwrap() >= 0.05);
+    fn reads_each_servers_figures_in_the_order_asked() {
+        let (_dir, path) = file(TABLE);
+        let sides = read_server_side(&path, &["batch-64", "no-batch"]).unwrap();
+        assert_eq!(sides[0].server, "batch-64");
+        assert_eq!((sides[0].requests, sides[0].rows), (1733, 110_912));
+        assert_eq!(sides[0].cpu_us_per_row, Some(1.7809));
+        assert_eq!(sides[1].p99_us, Some(627.1073));
     }
 
     #[test]
-    fn a_step_counts_only_its_own_requests() {
-        let before = Reading {
-            buckets: vec![(0.001, 100.0), (f64::INFINITY, 100.0)],
-            requests: 100.0,
-            rows_predicted: 6400.0,
-        };
-        let after = Reading {
-            buckets: vec![(0.001, 100.0), (f64::INFINITY, 110.0)],
-            requests: 110.0,
-            rows_predicted: 7040.0,
-        };
-        let side = ServerSide::between("batch-64", &before, &after, Some(12.5));
-        assert_eq!((side.requests, side.rows_predicted), (10, 640));
+    fn a_server_that_could_not_be_read_or_is_missing_says_why() {
+        let (_dir, path) = file(TABLE);
+        let error = read_server_side(&path, &["no-batch", "batch-32"]).unwrap_err();
         assert_eq!(
-            side.p50_ms,
-            Some(1.0),
-            "all ten above the last finite bound"
+            error.to_string(),
+            "the servers' own figures of batch-32: cannot resolve batch-32 within 1 s"
+        );
+        let error = read_server_side(&path, &["batch-1"]).unwrap_err();
+        assert!(
+            error.to_string().ends_with("batch-1: no row in the table"),
+            "{error}"
+        );
+        let missing = read_server_side(&path.with_extension("nope"), &["batch-1"]).unwrap_err();
+        assert!(
+            matches!(missing, ServerSideError::Missing { .. }),
+            "{missing}"
+        );
+        let (_dir, bad) = file("server,requests,status\nno-batch,many,ok\n");
+        let error = read_server_side(&bad, &["no-batch"]).unwrap_err();
+        assert!(
+            matches!(error, ServerSideError::Malformed { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_file_is_named_after_locusts_csv_prefix() {
+        assert_eq!(
+            servers_csv(Path::new("/r/users-0010/locust")),
+            Path::new("/r/users-0010/locust_servers.csv")
         );
     }
 }

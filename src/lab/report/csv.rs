@@ -5,7 +5,7 @@ use super::Summary;
 use crate::lab::options::Client;
 
 /// The header of `summary.csv`.
-const HEADER: [&str; 23] = [
+const HEADER: [&str; 28] = [
     "users",
     "workers",
     "client",
@@ -24,10 +24,15 @@ const HEADER: [&str; 23] = [
     "servers_cpu_percent",
     "load_generator_limited",
     "server_requests",
-    "server_rows_predicted",
-    "server_p50_ms",
-    "server_p95_ms",
-    "server_p99_ms",
+    "server_rows",
+    "server_requests_per_s",
+    "server_rows_per_s",
+    "server_mean_us",
+    "server_p50_us",
+    "server_p95_us",
+    "server_p99_us",
+    "server_cpu_us_per_request",
+    "server_cpu_us_per_row",
     "server_cpu_percent",
 ];
 
@@ -59,11 +64,15 @@ pub fn summary_csv(summary: &Summary) -> String {
                 format!("{:.1}", step.servers_cpu_percent),
                 step.load_generator_limited.to_string(),
                 side.map(|s| s.requests.to_string()).unwrap_or_default(),
-                side.map(|s| s.rows_predicted.to_string())
-                    .unwrap_or_default(),
-                opt(side.and_then(|s| s.p50_ms)),
-                opt(side.and_then(|s| s.p95_ms)),
-                opt(side.and_then(|s| s.p99_ms)),
+                side.map(|s| s.rows.to_string()).unwrap_or_default(),
+                opt(side.map(|s| s.requests_per_s)),
+                opt(side.map(|s| s.rows_per_s)),
+                opt(side.and_then(|s| s.mean_us)),
+                opt(side.and_then(|s| s.p50_us)),
+                opt(side.and_then(|s| s.p95_us)),
+                opt(side.and_then(|s| s.p99_us)),
+                opt(side.and_then(|s| s.cpu_us_per_request)),
+                opt(side.and_then(|s| s.cpu_us_per_row)),
                 opt(side.and_then(|s| s.cpu_percent)),
             ]);
         }
@@ -93,6 +102,7 @@ mod tests {
         assert_eq!(&rows[4][16], step.load_generator_limited.to_string());
         let side = step.server_side("batch-64").unwrap();
         assert_eq!(&rows[7][17], side.requests.to_string());
-        assert_eq!(&rows[7][19], side.p50_ms.unwrap().to_string());
+        assert_eq!(&rows[7][22], side.p50_us.unwrap().to_string());
+        assert_eq!(&rows[7][26], side.cpu_us_per_row.unwrap().to_string());
     }
 }

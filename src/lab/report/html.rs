@@ -41,13 +41,15 @@ pub fn index_html(summary: &Summary) -> String {
     );
     let _ = writeln!(
         html,
-        "<p><img src=\"{CHART_SVG}\" alt=\"median and p95 latency against users, as Locust and as the servers measured it\"></p>"
+        "<p><img src=\"{CHART_SVG}\" alt=\"against users: Locust's median latency, each server's own time per request and its CPU per row\"></p>"
     );
     html.push_str(
-        "<p>Columns <em>srv</em> are each server's own figures, from its <code>GET /metrics</code> read before and after the step: \
-         percentiles of the time from the request's headers parsed to its response handed to the connection, interpolated within \
-         the histogram's buckets as Prometheus' <code>histogram_quantile</code> does, and the CPU time of the server's thread. \
-         The other columns are Locust's, and include the time Locust itself takes.</p>\n",
+        "<p>Columns <em>srv</em> and <em>CPU</em> are each server's own figures, as Locust's Servers tab read them from its \
+         <code>GET /metrics</code> over the step (<code>locust_servers.csv</code> in the step's folder): the time from the request's \
+         headers parsed to its response handed to the connection (the mean exactly, from the histogram's sum and count; \
+         percentiles interpolated within its buckets as Prometheus' <code>histogram_quantile</code> does), and the CPU time of \
+         the server's thread per request and per row. The other columns are Locust's, and include the time Locust itself \
+         takes.</p>\n",
     );
     let _ = writeln!(
         html,

@@ -161,47 +161,56 @@ fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v}"))
 }
 
-/// Server-side latency in ms, finer than Locust's whole milliseconds.
-fn server_ms(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+/// A server's own figure in µs, to three significant figures (they range
+/// from tenths of a µs per row to hundreds of µs at p99).
+fn micros(value: Option<f64>) -> String {
+    match value {
+        None => "-".to_owned(),
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) if v >= 10.0 => format!("{v:.1}"),
+        Some(v) if v >= 1.0 => format!("{v:.2}"),
+        Some(v) => format!("{v:.3}"),
+    }
 }
 
 /// The per-server table's columns, in the text and HTML reports alike:
-/// Locust's figures, then the server's own (`srv`).
+/// Locust's figures, then the server's own (`srv`, from its `/metrics`):
+/// its time per request and its CPU per request and per row, where batching
+/// pays. (`summary.csv` and `summary.json` hold every figure.)
 pub const COLUMNS: [&str; 13] = [
     "server",
     "requests",
     "failures",
     "median ms",
     "p95 ms",
-    "p99 ms",
-    "avg ms",
     "requests/s",
     "rows/s",
-    "srv p50 ms",
-    "srv p95 ms",
-    "srv p99 ms",
-    "srv CPU %",
+    "srv mean µs",
+    "srv p50 µs",
+    "srv p95 µs",
+    "srv p99 µs",
+    "CPU µs/req",
+    "CPU µs/row",
 ];
 
 /// One server's row of the per-server table: Locust's figures `t` and the
 /// server's own `side`.
 pub fn cells(t: &TargetStats, side: Option<&ServerSide>) -> [String; COLUMNS.len()] {
+    let own = |figure: fn(&ServerSide) -> Option<f64>| micros(side.and_then(figure));
     [
         t.server.clone(),
         t.requests.to_string(),
         t.failures.to_string(),
         ms(t.median_ms),
         ms(t.p95_ms),
-        ms(t.p99_ms),
-        format!("{:.2}", t.average_ms),
         format!("{:.1}", t.requests_per_s),
         format!("{:.1}", t.rows_per_s),
-        server_ms(side.and_then(|s| s.p50_ms)),
-        server_ms(side.and_then(|s| s.p95_ms)),
-        server_ms(side.and_then(|s| s.p99_ms)),
-        side.and_then(|s| s.cpu_percent)
-            .map_or_else(|| "-".to_owned(), |cpu| format!("{cpu:.1}")),
+        own(|s| s.mean_us),
+        own(|s| s.p50_us),
+        own(|s| s.p95_us),
+        own(|s| s.p99_us),
+        own(|s| s.cpu_us_per_request),
+        own(|s| s.cpu_us_per_row),
     ]
 }
 
@@ -262,14 +271,23 @@ pub(crate) mod tests {
             server_side: targets
                 .iter()
                 .enumerate()
-                .map(|(i, t)| ServerSide {
-                    server: t.server.clone(),
-                    requests: t.requests,
-                    rows_predicted: t.requests * u64::from(t.rows_per_request),
-                    p50_ms: Some(0.02 + 0.01 * i as f64),
-                    p95_ms: Some(0.05 + 0.01 * i as f64),
-                    p99_ms: Some(0.08 + 0.01 * i as f64),
-                    cpu_percent: Some(5.0),
+                .map(|(i, t)| {
+                    let rows = t.requests * u64::from(t.rows_per_request);
+                    let cpu_us = 25.0 + 4.0 * i as f64;
+                    ServerSide {
+                        server: t.server.clone(),
+                        requests: t.requests,
+                        rows,
+                        requests_per_s: t.requests_per_s,
+                        rows_per_s: t.rows_per_s,
+                        mean_us: Some(8.0 + 3.0 * i as f64),
+                        p50_us: Some(6.0 + 3.0 * i as f64),
+                        p95_us: Some(20.0 + 3.0 * i as f64),
+                        p99_us: Some(80.0 + 3.0 * i as f64),
+                        cpu_us_per_request: Some(cpu_us),
+                        cpu_us_per_row: Some(cpu_us * t.requests as f64 / rows as f64),
+                        cpu_percent: Some(5.0),
+                    }
                 })
                 .collect(),
             targets,

@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use super::{COLUMNS, Step, cells};
 
 /// Widths of the text table's columns after the first.
-const COLUMN_WIDTHS: [usize; 12] = [9, 8, 9, 7, 7, 9, 11, 11, 10, 10, 10, 9];
+const COLUMN_WIDTHS: [usize; 12] = [9, 8, 9, 7, 11, 10, 11, 10, 10, 10, 10, 10];
 
 /// The step as a text table with a heading and, if needed, the bottleneck
-/// note. Columns `srv ...` are the servers' own figures from `/metrics`.
+/// note. Columns `srv ...` and `CPU ...` are the servers' own figures, from
+/// their `/metrics`.
 pub fn step_table(step: &Step) -> String {
     let mut out = format!(
         "{} users (spawn rate {}/s, {} s; Locust: {}): Locust used {:.0}% of a CPU core, the four servers {:.0}%\n",
@@ -55,7 +56,11 @@ mod tests {
                 line.starts_with(&format!("{:<10} ", target.service)),
                 "{calm}"
             );
-            assert_eq!(line.len(), lines[1].len(), "columns line up: {calm}");
+            assert_eq!(
+                line.chars().count(),
+                lines[1].chars().count(),
+                "columns line up: {calm}"
+            );
         }
         assert!(!calm.contains("note:"));
         let busy = step_table(&sample_step(500, 97.0));

@@ -3,9 +3,10 @@
 //!
 //! Each server runs on a thread of its own with a one-thread runtime, as
 //! `wine-server --threads 1` does: its CPU use is that thread's CPU clock,
-//! which the report shows per server (the four share one process, so the
-//! process's figures cannot tell them apart), and no server's requests wait
-//! behind another's on a shared runtime.
+//! which its `/metrics` reports and the report and Locust's Servers tab show
+//! per server (the four share one process, so the process's figures cannot
+//! tell them apart), and no server's requests wait behind another's on a
+//! shared runtime.
 //!
 //! [`LabServers`] is how both modes start them, on the model the run asked
 //! for, and stop them.
@@ -17,7 +18,6 @@ use std::thread::JoinHandle;
 
 use tokio_util::sync::CancellationToken;
 
-use super::cpu_clock::ThreadCpuClock;
 use super::served_model::load_or_train;
 use super::targets::{TARGETS, Target};
 use crate::api::DEFAULT_MAX_BODY_BYTES;
@@ -34,8 +34,6 @@ pub struct LocalServer {
     pub target: Target,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The CPU clock of its thread (`None` where the OS has none).
-    pub cpu_clock: Option<ThreadCpuClock>,
 }
 
 impl LocalServer {
@@ -87,9 +85,9 @@ impl LocalStack {
                 api: target.api,
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 log_requests: false,
-                // The report reads each server's side of every step from
-                // /metrics; the four share this process, so each counts the
-                // CPU time of its own thread.
+                // Locust's Servers tab and the report read each server's
+                // side from /metrics; the four share this process, so each
+                // counts the CPU time of its own thread, this one.
                 metrics: Some(CpuScope::Thread),
             };
             let model = Arc::clone(&model);
@@ -111,13 +109,8 @@ impl LocalStack {
                     return Err(error);
                 }
             };
-            let cpu_clock = ThreadCpuClock::of(&thread);
             threads.push(thread);
-            servers.push(LocalServer {
-                target,
-                addr,
-                cpu_clock,
-            });
+            servers.push(LocalServer { target, addr });
         }
         Ok(LocalStack {
             servers,

@@ -1,28 +1,27 @@
 //! One step of the sweep: Locust, headless, at one user count for a fixed
-//! time, and what the step measured: Locust's numbers for each target and
-//! both sides' CPU use.
+//! time, and what the step measured: Locust's numbers for each target, each
+//! server's own, and Locust's CPU use.
 //!
-//! Two data sources: Locust's CSV (made final by wine-lab's hook, see
-//! `locust/hook.py`), and each server's own `GET /metrics`, read just before
-//! Locust starts and just after it exits (see [`crate::lab::measure`]), with
-//! each server thread's CPU clock.
+//! Two files Locust writes: its CSV (made final by wine-lab's hook, see
+//! `locust/hook.py`), and beside it the servers' own figures, which its
+//! Servers tab (`locust_servers.py`) read from each server's `GET /metrics`
+//! when the step started, while it ran and when it stopped (see
+//! [`crate::lab::measure`]).
 //!
 //! [`run`] reads as the step goes: the step's folder, Locust's command, Locust
-//! run between two readings of both sides, then its exit, its CSV and the
+//! run between two readings of its CPU time, then its exit, its CSV and the
 //! servers' figures checked in that order, and the step's record.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::{StepProgress, SweepPosition};
 use crate::lab::error::LabError;
 use crate::lab::locust::{self, Locust, LocustFiles};
-use crate::lab::measure::{self, CpuReading, CpuUse, Reading, ServerSide};
+use crate::lab::measure::{self, LocustCpu};
 use crate::lab::options::{Client, SweepOptions};
 use crate::lab::report::{self, Step};
 use crate::lab::servers::{LocalStack, TARGETS};
@@ -77,11 +76,11 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
             log_end: locust::last_line(&log_text),
             log: folder.log.clone(),
         })?;
-    let server_side = around
-        .servers_after
-        .map_err(|source| LabError::MetricsUnreadable { source })?
-        .since(&around.servers_before);
-    let locust_cpu_percent = around.cpu_use.locust_percent;
+    let services = TARGETS.map(|target| target.service);
+    let server_side =
+        measure::read_server_side(&measure::servers_csv(&folder.csv_prefix()), &services)
+            .map_err(|source| LabError::ServersUnread { users, source })?;
+    let locust_cpu_percent = around.locust_cpu_percent;
     // Each Locust process warns for itself, the workers in the same log.
     let locust_cpu_warning = log_text.contains(locust::CPU_WARNING);
     Ok(Step {
@@ -97,7 +96,7 @@ pub async fn run(context: &StepContext<'_>, position: SweepPosition) -> Result<S
             locust_cpu_percent,
             locust_cpu_warning,
         ),
-        servers_cpu_percent: around.cpu_use.servers_percent,
+        servers_cpu_percent: server_side.iter().filter_map(|side| side.cpu_percent).sum(),
         locust_output: folder.name,
         targets,
         server_side,
@@ -115,6 +114,11 @@ struct StepFolder {
 }
 
 impl StepFolder {
+    /// Locust's `--csv` prefix: its files are `locust_stats.csv` and so on.
+    fn csv_prefix(&self) -> PathBuf {
+        self.dir.join("locust")
+    }
+
     /// Makes the folder of a step at `users` in the report folder `out`, and
     /// its log, opened twice: for Locust's stdout and its stderr.
     fn create(out: &Path, users: u32) -> Result<(Self, File, File), LabError> {
@@ -158,7 +162,7 @@ fn headless_locust(
             &format!("{}s", context.sweep.duration.as_secs()),
         ])
         .arg("--csv")
-        .arg(folder.dir.join("locust"))
+        .arg(folder.csv_prefix())
         .arg("--html")
         .arg(folder.dir.join("locust.html"))
         .args(["--only-summary", "--exit-code-on-error", "0"])
@@ -167,32 +171,24 @@ fn headless_locust(
     Ok(command)
 }
 
-/// What was read around Locust's run: how it ended, the CPU both sides used,
-/// and the servers' own readings before and after.
+/// How Locust's run ended, and the CPU it used.
 struct AroundLocust {
     /// Locust's exit; `None` if Ctrl-C stopped it.
     exit: std::io::Result<Option<ExitStatus>>,
-    /// Both sides' CPU over Locust's run.
-    cpu_use: CpuUse,
-    /// The servers just before Locust started.
-    servers_before: ServersReading,
-    /// The servers just after it exited, or why they could not be read.
-    servers_after: std::io::Result<ServersReading>,
+    /// Locust's CPU over its run, in percent of one core.
+    locust_cpu_percent: f64,
 }
 
-/// Reads the servers, runs `locust` (with the progress line) until it exits
-/// or Ctrl-C stops it, then reads both sides again.
+/// Runs `locust` (with the progress line) until it exits or Ctrl-C stops it,
+/// between two readings of its CPU time.
 async fn run_measured(
     context: &StepContext<'_>,
     mut locust: Command,
     position: SweepPosition,
 ) -> Result<AroundLocust, LabError> {
-    let servers_before = ServersReading::now(context.stack)
-        .await
-        .map_err(|source| LabError::MetricsUnreadable { source })?;
     // The workers are the master's children, waited for by it before it
-    // exits, so this reading, taken once the master was waited for, counts them.
-    let cpu = CpuReading::now();
+    // exits, so the reading after, taken once the master was waited for, counts them.
+    let cpu = LocustCpu::now();
     let mut child = locust
         .spawn()
         .map_err(|source| LabError::LocustSpawn { source })?;
@@ -201,9 +197,7 @@ async fn run_measured(
     drop(progress);
     Ok(AroundLocust {
         exit,
-        cpu_use: cpu.use_since(),
-        servers_before,
-        servers_after: ServersReading::now(context.stack).await,
+        locust_cpu_percent: cpu.percent_since(),
     })
 }
 
@@ -213,55 +207,6 @@ async fn run_measured(
 fn limited_by_locust(workers: u32, locust_cpu_percent: f64, warned: bool) -> bool {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     report::load_generator_limited(locust_cpu_percent, warned, workers.max(1).min(cores))
-}
-
-/// Every server's `/metrics` and thread CPU time at one moment.
-struct ServersReading {
-    /// When it was taken.
-    at: Instant,
-    /// Each server's name, `/metrics` and CPU time used so far.
-    servers: Vec<(&'static str, Reading, Option<Duration>)>,
-}
-
-impl ServersReading {
-    /// Reads each server of `stack` now.
-    async fn now(stack: &LocalStack) -> Result<Self, std::io::Error> {
-        let mut servers = Vec::with_capacity(stack.servers.len());
-        for server in &stack.servers {
-            let reading = Reading::read(server.addr).await.map_err(|error| {
-                std::io::Error::new(
-                    error.kind(),
-                    format!(
-                        "cannot read {}/metrics of {}: {error}",
-                        server.url(),
-                        server.target.service
-                    ),
-                )
-            })?;
-            let cpu = server.cpu_clock.and_then(|clock| clock.used());
-            servers.push((server.target.service, reading, cpu));
-        }
-        Ok(ServersReading {
-            at: Instant::now(),
-            servers,
-        })
-    }
-
-    /// Each server's own figures since `before`, in the stack's order.
-    fn since(&self, before: &ServersReading) -> Vec<ServerSide> {
-        let elapsed = self.at.duration_since(before.at);
-        before
-            .servers
-            .iter()
-            .zip(&self.servers)
-            .map(|((server, earlier, cpu_before), (_, later, cpu_after))| {
-                let cpu_percent = cpu_before
-                    .zip(*cpu_after)
-                    .map(|(b, a)| measure::percent_of_core(a.saturating_sub(b), elapsed));
-                ServerSide::between(server, earlier, later, cpu_percent)
-            })
-            .collect()
-    }
 }
 
 /// Locust's first failure line for a step whose requests failed, from

@@ -1,7 +1,7 @@
-//! The Prometheus text format read back: a server's `GET /metrics` answer
-//! (written by [`crate::metrics`]) parsed into its samples, with the sums and
-//! histogram buckets the lab asks of them. What a step makes of two such
-//! answers is [`super::server_side`]'s.
+//! The Prometheus text format read back, for the tests of what a server
+//! writes at `GET /metrics` (tests/http.rs): its samples, with sums and
+//! histogram buckets. (What the lab makes of them, per step and on Locust's
+//! page, is `locust_servers.py`'s, tested in tests/extension.rs.)
 
 /// One sample line of the text format: `name{label="value",...} value`.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,7 @@ pub struct ParseError {
 impl Exposition {
     /// Parses the text format (version 0.0.4): comments and blank lines are
     /// skipped, timestamps ignored. (A few lines of our own: the crates that
-    /// parse it pull in regex and chrono for what the lab needs here.)
+    /// parse it pull in regex and chrono for what these tests need.)
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let samples = text
             .lines()
@@ -142,19 +142,4 @@ fn parse_sample(line: &str) -> Option<Sample> {
         labels,
         value,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_with_escapes_and_bad_lines() {
-        let text = "# HELP x y\nx{a=\"q\\\"uote\",b=\"2\"} 3 1700000000\ny 1e3\n";
-        let parsed = Exposition::parse(text).unwrap();
-        assert_eq!(parsed.sum("x", &[("a", "q\"uote")]), 3.0);
-        assert_eq!(parsed.sum("y", &[]), 1000.0);
-        let error = Exposition::parse("ok 1\nnot a number\n").unwrap_err();
-        assert_eq!(error.line, 2);
-    }
 }
