@@ -20,6 +20,8 @@ mod common;
 mod e2e;
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -302,4 +304,50 @@ fn the_servers_tab_on_the_docker_stack_in_a_real_browser() {
         },
     );
     browser.finish();
+}
+
+#[test]
+#[ignore = "needs locust and chromium"]
+fn the_servers_tab_in_wine_labs_web_mode_in_a_real_browser() {
+    common::require("locust");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut lab = common::Guarded(
+        Command::new(common::binary("wine-lab"))
+            .args(["--web-host", "127.0.0.1", "--web-port", &port.to_string()])
+            .process_group(0)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start wine-lab"),
+    );
+    let mut said = BufReader::new(lab.0.stderr.take().expect("its stderr")).lines();
+    let mut seen = Vec::new();
+    while !seen
+        .last()
+        .is_some_and(|line: &String| line.contains("Locust web UI"))
+    {
+        match said.next() {
+            Some(Ok(line)) => seen.push(line),
+            _ => panic!("wine-lab stopped before its web UI was up: {seen:?}"),
+        }
+    }
+    std::thread::spawn(move || said.for_each(drop));
+    let url = format!("http://127.0.0.1:{port}/");
+    let (browser, reading) = phase(
+        &format!("{url}: {USERS} users, spawn rate {SPAWN_RATE}, Start, the Servers tab"),
+        || Browser::start(&url, "servers-tab-wine-lab"),
+    );
+    assert_no_problems(
+        "the Servers tab in wine-lab's web mode",
+        &servers_tab_problems(&reading),
+        &reading,
+    );
+    browser.finish();
+    // Ctrl-C, as a terminal sends it to the foreground job's group.
+    common::signal(lab.0.id(), libc::SIGINT);
+    let status = common::wait_with_timeout(&mut lab.0, Duration::from_secs(30));
+    assert!(status.success(), "wine-lab after Ctrl-C: {status}");
 }
