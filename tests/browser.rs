@@ -52,6 +52,16 @@ struct Reading {
     servers: Table,
     /// Locust's own statistics table (the first look only).
     statistics: Option<Table>,
+    /// The links of the Download Data tab (the first look only).
+    #[serde(default)]
+    downloads: Vec<Link>,
+}
+
+/// A link on the page.
+#[derive(Debug, Deserialize)]
+struct Link {
+    text: String,
+    href: String,
 }
 
 impl Table {
@@ -163,6 +173,17 @@ impl Browser {
 /// Everything the Servers tab must show after a test ran; the problems found.
 fn servers_tab_problems(reading: &Reading) -> Vec<String> {
     let mut problems = Vec::new();
+    let csv = reading
+        .downloads
+        .iter()
+        .find(|link| link.text.contains("servers' own figures"));
+    match csv {
+        Some(link) => problems.extend(servers_csv_problems(&link.href)),
+        None => problems.push(format!(
+            "no CSV of the servers among the downloads: {:?}",
+            reading.downloads
+        )),
+    }
     if !reading
         .tabs
         .iter()
@@ -220,6 +241,34 @@ fn servers_tab_problems(reading: &Reading) -> Vec<String> {
             "no sentence comparing batch-64 with batch-1: {:?}",
             table.rows
         )),
+    }
+    problems
+}
+
+/// What the page's CSV link gives: the table's columns and a row per server.
+fn servers_csv_problems(href: &str) -> Vec<String> {
+    let Some((addr, path)) = href
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return vec![format!(
+            "the CSV's link is not on this page's server: {href}"
+        )];
+    };
+    let addr = addr.parse().expect("the page's address");
+    let request = common::request("GET", &format!("/{path}"), None, b"");
+    let answer = common::send_raw(addr, &request);
+    let text = answer.text();
+    let header = text.lines().next().unwrap_or_default();
+    let mut problems = Vec::new();
+    if answer.status != 200 || !header.starts_with("server,requests,rows,") {
+        problems.push(format!("GET {href}: {} {text}", answer.status));
+    }
+    for target in TARGETS {
+        let row = format!("{},", target.service);
+        if !text.lines().any(|line| line.starts_with(&row)) {
+            problems.push(format!("the CSV has no row for {}: {text}", target.service));
+        }
     }
     problems
 }

@@ -11,7 +11,8 @@ the tab again (for a test that breaks something in between) and prints that;
 at the end it presses Stop.
 
 Each reading: {"tabs": [...], "servers": {"header": [...], "rows": [[...]]},
-"statistics": {...} (Locust's own table, first reading only), "state": "..."}.
+"state": "..."}; the first also has "statistics" (Locust's own table) and
+"downloads" (the links of its Download Data tab).
 
 Needs Debian's chromium and chromium-driver, and Selenium (tests/browser-
 requirements.txt, pinned); Selenium is pointed at /usr/bin/chromedriver, so it
@@ -85,6 +86,23 @@ def table(driver) -> dict:
     return {"header": header, "rows": rows}
 
 
+def downloads(driver) -> list[dict]:
+    """The links of the Download Data tab: what a student can download."""
+    wait(driver).until(
+        shown.element_to_be_clickable(by_text("*[@role='tab']", "Download Data"))
+    ).click()
+    links = wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "a[href]"))
+    return [{"text": link.text, "href": link.get_attribute("href")} for link in links]
+
+
+def downloads(driver) -> list[dict]:
+    """The links of the Download Data tab: what a student can download."""
+    tab = by_text("*[@role='tab']", "Download Data")
+    wait(driver).until(shown.element_to_be_clickable(tab)).click()
+    links = wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "a[href]"))
+    return [{"text": link.text, "href": link.get_attribute("href")} for link in links]
+
+
 def reading(driver, screenshot: str) -> dict:
     """The Servers tab now (opened if it is not), and Locust's state."""
     wait(driver).until(shown.element_to_be_clickable(by_text("*[@role='tab']", "Servers"))).click()
@@ -112,9 +130,9 @@ def main() -> int:
         press(driver, "Start")
         time.sleep(args.seconds)
         statistics = table(driver)  # Locust's own table, the first tab
-        print(
-            json.dumps({**reading(driver, args.screenshot), "statistics": statistics}), flush=True
-        )
+        links = downloads(driver)
+        first = reading(driver, args.screenshot)
+        print(json.dumps({**first, "statistics": statistics, "downloads": links}), flush=True)
         for number, _line in enumerate(sys.stdin, 2):
             again = args.screenshot.removesuffix(".png") + f"-{number}.png"
             print(json.dumps(reading(driver, again)), flush=True)
