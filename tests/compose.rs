@@ -270,6 +270,51 @@ fn five_container_stack_on_docker() {
     phase("down: nothing of the project remains", || project.down());
 }
 
+/// The seed lab's own locustfile, as the course gives it (its URLs written
+/// out, no environment variables), runs unchanged in the stack with the
+/// Servers tab's extension beside it, as the compose command loads it: every
+/// name served, and the servers' own figures written (issue 19).
+#[test]
+#[ignore = "needs docker and the seed lab beside the repository"]
+fn the_seeds_own_locustfile_runs_with_the_servers_tab_beside_it() {
+    common::require("docker");
+    common::require("docker-compose");
+    let seed = common::seed_blocks(&common::seed_lab(), "python", "from locust import");
+    assert_eq!(seed.len(), 1, "one complete locustfile in the seed");
+    let images = images::ready();
+    let _docker = one_at_a_time();
+    let project = Project::new(&repo().join("docker-compose.yml"));
+    let locustfile = project.run_dir().join("seed_locustfile.py");
+    std::fs::write(&locustfile, &seed[0]).expect("write the seed's locustfile");
+    let servers = servers_of(&project);
+    phase("start the four servers", || project.up(&servers));
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|service| format!("http://{service}:{}/", images.spec.port))
+        .collect();
+    for answer in project.fetch(LOCUST_SERVICE, &urls, Duration::from_secs(60)) {
+        assert_eq!(answer.status, Some(200), "{answer:?}");
+    }
+    let run = phase("the seed's locustfile, headless, 10 users, 8 s", || {
+        // Over the repository's locustfile, at the path the compose command loads.
+        let mount = format!("{}:/mnt/locust/locustfile.py:ro", locustfile.display());
+        locust::headless_with(
+            &project,
+            LOCUST_SERVICE,
+            10,
+            "8s",
+            &["-v".to_owned(), mount],
+            Duration::from_secs(120),
+        )
+    });
+    run.summary().lines().for_each(log);
+    let problems = run.problems(&REQUEST_NAMES);
+    assert!(problems.is_empty(), "the seed's locustfile: {problems:?}");
+    metrics::check_against_locust(&run)
+        .iter()
+        .for_each(|line| log(line));
+}
+
 // ── Hardened images and faults (issue 12) ───────────────────────────────────
 
 /// The server images as deploy/images.json defines them, seen in real containers:

@@ -125,6 +125,36 @@ const TOOLS: &[(&str, &[&str], &str)] = &[
     ),
 ];
 
+/// The seed lab's text, `../shared/seed/load-testing-lab.md` beside the
+/// repository (or the file `$WINE_LAB_SEED_LAB` names): the lab this one
+/// reproduces. Fails the test, saying where it was looked for, if it is not
+/// there; tests that need it are `#[ignore = "needs the seed lab beside the
+/// repository"]`, so that elsewhere they count as ignored, never as passed.
+pub fn seed_lab() -> String {
+    let path = std::env::var_os("WINE_LAB_SEED_LAB").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/load-testing-lab.md"),
+        PathBuf::from,
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|error| {
+        panic!(
+            "this test needs the seed lab at {} ({error}): put the seed beside the repository, \
+             or name it in WINE_LAB_SEED_LAB",
+            path.display()
+        )
+    })
+}
+
+/// The seed lab's code blocks in `language` (```yml, ```python) that contain `marker`.
+pub fn seed_blocks(markdown: &str, language: &str, marker: &str) -> Vec<String> {
+    markdown
+        .split(&format!("```{language}\n"))
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .filter(|block| block.contains(marker))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Fails the test, with one line that says how to get it, unless `tool` (one of
 /// [`TOOLS`]) runs here. Call it first in a test marked `#[ignore = "needs <tool>"]`.
 pub fn require(tool: &str) {
