@@ -30,6 +30,23 @@ fn fresh_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
     (scratch, dir)
 }
 
+/// Runs a headless sweep of `users` for `duration` each, into `out`, with
+/// `more` arguments, to completion (at most 3 minutes).
+fn sweep(users: &str, duration: &str, out: &Path, more: &[&str]) -> Output {
+    let out = out.to_str().expect("a UTF-8 path");
+    let mut args = vec![
+        "--headless",
+        "--users",
+        users,
+        "--duration",
+        duration,
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(more);
+    lab(&args)
+}
+
 /// Runs wine-lab to completion (at most 3 minutes).
 fn lab(args: &[&str]) -> Output {
     common::output_with_timeout(
@@ -54,15 +71,7 @@ fn read_json(path: &Path) -> Value {
 fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
     common::require("locust");
     let (_scratch, out) = fresh_dir("sweep");
-    let output = lab(&[
-        "--headless",
-        "--users",
-        "5,20",
-        "--duration",
-        "3s",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = sweep("5,20", "3s", &out, &[]);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "{stdout}\n{stderr}");
 
@@ -353,17 +362,12 @@ fn failing_requests_stop_the_sweep_and_keep_the_report() {
     let broken = scratch.path().join("broken_locustfile.py");
     // The no-batch body misses a field: the server answers 422, Locust counts failures.
     std::fs::write(&broken, LOCUSTFILE.replace("\"proline\": 1.0,", "")).unwrap();
-    let output = lab(&[
-        "--headless",
-        "--users",
+    let output = sweep(
         "2,4",
-        "--duration",
         "2s",
-        "--out",
-        out.to_str().unwrap(),
-        "--locustfile",
-        broken.to_str().unwrap(),
-    ]);
+        &out,
+        &["--locustfile", broken.to_str().unwrap()],
+    );
     assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
     assert!(
@@ -438,17 +442,7 @@ fn a_crashing_locustfile_is_reported() {
     let (scratch, out) = fresh_dir("crash");
     let broken = scratch.path().join("syntax_error_locustfile.py");
     std::fs::write(&broken, "def broken(:\n").unwrap();
-    let output = lab(&[
-        "--headless",
-        "--users",
-        "2",
-        "--duration",
-        "2s",
-        "--out",
-        out.to_str().unwrap(),
-        "--locustfile",
-        broken.to_str().unwrap(),
-    ]);
+    let output = sweep("2", "2s", &out, &["--locustfile", broken.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     // One line says what failed, with the log's end (the Python exception)
@@ -570,19 +564,7 @@ fn durations_in_every_documented_form_are_accepted() {
 fn the_fast_client_in_one_process_loads_every_server_and_is_recorded() {
     common::require("locust");
     let (_scratch, out) = fresh_dir("fast");
-    let output = lab(&[
-        "--headless",
-        "--users",
-        "6",
-        "--duration",
-        "3s",
-        "--client",
-        "fast",
-        "--workers",
-        "0",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = sweep("6", "3s", &out, &["--client", "fast", "--workers", "0"]);
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     // Both files are in the report: the fast one imports the lab's tasks.
@@ -808,15 +790,7 @@ fn without_python_the_installation_fails_with_exit_code_3() {
 fn the_servers_own_figures_show_batch_64_cheapest_per_row() {
     common::require("locust");
     let (_scratch, out) = fresh_dir("server-side");
-    let output = lab(&[
-        "--headless",
-        "--users",
-        "10",
-        "--duration",
-        "5s",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = sweep("10", "5s", &out, &[]);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "{stdout}\n{stderr}");
     let summary = read_json(&out.join("summary.json"));
