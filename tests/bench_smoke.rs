@@ -29,7 +29,15 @@ fn num(v: &Value, what: &str) -> f64 {
 #[test]
 fn harness_unit_tests_pass() {
     let output = Command::new("python3")
-        .args(["-m", "unittest", "discover", "-s", "bench/tests", "-t", "bench"])
+        .args([
+            "-m",
+            "unittest",
+            "discover",
+            "-s",
+            "bench/tests",
+            "-t",
+            "bench",
+        ])
         .current_dir(ROOT)
         .env("PYTHONDONTWRITEBYTECODE", "1") // no __pycache__ in the work tree
         .output()
