@@ -1007,12 +1007,12 @@ fn flake_with_a_stand_in_nixpkgs_rejects_broken_copies() {
             "a locustfile the Locust commands load that the ConfigMap lacks",
             |repo| {
                 edit(
-                    &repo.join("arion-workers.nix"),
-                    LOCUSTFILE_DEFINITION,
-                    SECOND_LOCUSTFILE_DEFINITION,
+                    &repo.join("arion-compose.nix"),
+                    LOCUSTFILES_DEFINITION,
+                    MORE_LOCUSTFILES_DEFINITION,
                 )
             },
-            "loads /mnt/locust/locust_servers.py, which nix/sources.json's locust set does not hold",
+            "loads /mnt/locust/extra.py, which nix/sources.json's locust set does not hold",
         ),
         (
             "a root process",
@@ -1037,14 +1037,15 @@ fn flake_with_a_stand_in_nixpkgs_rejects_broken_copies() {
     }
 }
 
-/// The locustfile option of arion-workers.nix, and the same with a second file
-/// from the same folder, as the compose commands will load one.
-const LOCUSTFILE_DEFINITION: &str = "locustfile = \"-f /mnt/locust/locustfile.py\";";
-const SECOND_LOCUSTFILE_DEFINITION: &str =
-    "locustfile = \"-f /mnt/locust/locustfile.py,/mnt/locust/locust_servers.py\";";
+/// The files the Locust commands load (arion-compose.nix's `locustFiles`,
+/// which arion-workers.nix uses too), and the same with one more file from
+/// the same folder, as a lab that adds a locustfile would load it.
+const LOCUSTFILES_DEFINITION: &str =
+    "locustFiles = \"-f /mnt/locust/locustfile.py,/mnt/locust/locust_servers.py\";";
+const MORE_LOCUSTFILES_DEFINITION: &str = "locustFiles = \"-f /mnt/locust/locustfile.py,/mnt/locust/locust_servers.py,/mnt/locust/extra.py\";";
 
 /// The Kubernetes manifests take what the Locust commands load from the
-/// composition and nix/sources.json: a second locustfile added there (and
+/// composition and nix/sources.json: one more locustfile added there (and
 /// nowhere in nix/kubernetes.nix) is in the ConfigMap and in both commands.
 #[test]
 #[ignore = "needs nix-instantiate"]
@@ -1052,20 +1053,20 @@ fn kubernetes_manifests_follow_a_second_locustfile_without_other_edits() {
     let scratch = tempfile::tempdir().unwrap();
     let copy = scratch.path().join("repo");
     copy_tree(&root(), &copy);
-    let second = "\"\"\"Stand-in for a second locustfile.\"\"\"\n";
-    fs::write(copy.join("locust_servers.py"), second).unwrap();
+    let extra = "\"\"\"Stand-in for one more locustfile.\"\"\"\n";
+    fs::write(copy.join("extra.py"), extra).unwrap();
     edit(
         &copy.join("nix/sources.json"),
         "\"locust\": {\n    \"include\": [\n",
-        "\"locust\": {\n    \"include\": [\n      \"locust_servers.py\",\n",
+        "\"locust\": {\n    \"include\": [\n      \"extra.py\",\n",
     );
     edit(
-        &copy.join("arion-workers.nix"),
-        LOCUSTFILE_DEFINITION,
-        SECOND_LOCUSTFILE_DEFINITION,
+        &copy.join("arion-compose.nix"),
+        LOCUSTFILES_DEFINITION,
+        MORE_LOCUSTFILES_DEFINITION,
     );
     let flake = flake(&copy, "x86_64-linux")
-        .unwrap_or_else(|e| panic!("the copy with a second locustfile does not evaluate:\n{e}"));
+        .unwrap_or_else(|e| panic!("the copy with one more locustfile does not evaluate:\n{e}"));
     let stream = flake["packages"]["kubernetes"]["args"]["text"]
         .as_str()
         .unwrap();
@@ -1078,7 +1079,7 @@ fn kubernetes_manifests_follow_a_second_locustfile_without_other_edits() {
         .iter()
         .find(|d| d["kind"] == "ConfigMap")
         .expect("a ConfigMap");
-    assert_eq!(config_map["data"]["locust_servers.py"], second);
+    assert_eq!(config_map["data"]["extra.py"], extra);
     assert_eq!(
         config_map["data"]["locustfile.py"],
         read(&root().join("locustfile.py"))
@@ -1090,7 +1091,7 @@ fn kubernetes_manifests_follow_a_second_locustfile_without_other_edits() {
             .unwrap_or_else(|| panic!("no Deployment {name}"));
         let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
         assert_eq!(
-            args[1], "/mnt/locust/locustfile.py,/mnt/locust/locust_servers.py",
+            args[1], "/mnt/locust/locustfile.py,/mnt/locust/locust_servers.py,/mnt/locust/extra.py",
             "{name}: {args}"
         );
     }
