@@ -884,13 +884,14 @@ fn check_flake_outputs(flake: &Value, system: &str) {
         ("up-workers", "wine-lab-up-workers"),
         ("down", "wine-lab-down"),
         ("load", "wine-lab-load"),
+        ("push", "wine-lab-push"),
     ] {
         let path = apps[name]["program"].as_str().unwrap();
         assert!(path.ends_with(&format!("/bin/{program}")), "{name}: {path}");
     }
     assert_eq!(
         keys(apps),
-        set(&["default", "up", "up-workers", "down", "load"])
+        set(&["default", "up", "up-workers", "down", "load", "push"])
     );
     let default = apps["default"]["program"].as_str().unwrap();
     assert!(default.starts_with(wine_lab["path"].as_str().unwrap()));
@@ -1128,7 +1129,7 @@ fn the_scripts_the_flake_writes_pass_bash_n_and_shellcheck() {
     let scripts = flake["scripts"].as_object().unwrap();
     assert_eq!(
         keys(&flake["scripts"]),
-        set(&["up", "up-workers", "down", "load"])
+        set(&["up", "up-workers", "down", "load", "push"])
     );
     for (name, text) in scripts {
         let text = text.as_str().unwrap();
@@ -1143,4 +1144,89 @@ fn the_scripts_the_flake_writes_pass_bash_n_and_shellcheck() {
     let bad = scratch.path().join("bad");
     fs::write(&bad, "#!/bin/bash\nrm $1\n").unwrap();
     assert!(check_script(&bad).unwrap_err().contains("SC2086"));
+}
+
+/// `nix run .#push -- REGISTRY [option...]`, as the stand-in renders it, with
+/// the image archives in a scratch folder and a stand-in skopeo that logs its
+/// calls: each archive goes to REGISTRY/<repository>:<tag>, the options
+/// passed on, and the last line names the variable docker-compose.swarm.yml
+/// reads the repository from.
+#[test]
+#[ignore = "needs nix-instantiate"]
+fn the_push_script_copies_each_archive_to_the_registry() {
+    let flake = flake(&root(), "x86_64-linux").unwrap();
+    let script = flake["scripts"]["push"].as_str().unwrap();
+    let archives_path = flake["packages"]["images"]["path"].as_str().unwrap();
+    assert!(script.contains(archives_path), "{script}");
+    let spec = images_spec();
+    let repository = spec["repository"].as_str().unwrap();
+    let mut tags: Vec<String> = keys(&spec["servers"]).into_iter().collect();
+    tags.push(spec["locustTag"].as_str().unwrap().to_owned());
+    tags.sort();
+
+    let scratch = tempfile::tempdir().unwrap();
+    let archives = scratch.path().join("images");
+    fs::create_dir(&archives).unwrap();
+    for tag in &tags {
+        fs::write(archives.join(format!("{tag}.tar.gz")), "").unwrap();
+    }
+    let bin = scratch.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let log = scratch.path().join("log");
+    fs::write(
+        bin.join("skopeo"),
+        "#!/bin/bash\necho \"skopeo $*\" >> \"$FAKE_LOG\"\n",
+    )
+    .unwrap();
+    let path = scratch.path().join("push");
+    fs::write(
+        &path,
+        script.replace(archives_path, archives.to_str().unwrap()),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new("bash")
+            .arg(&path)
+            .args(args)
+            .env("FAKE_LOG", &log)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap()
+    };
+    Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("skopeo"))
+        .status()
+        .unwrap();
+
+    let output = run(&["registry.example:5000/", "--dest-tls-verify=false"]);
+    assert!(output.status.success(), "{output:?}");
+    let calls: Vec<String> = read(&log).lines().map(str::to_owned).collect();
+    let expected: Vec<String> = tags
+        .iter()
+        .map(|tag| {
+            format!(
+                "skopeo --insecure-policy copy --dest-tls-verify=false \
+                 docker-archive:{}/{tag}.tar.gz docker://registry.example:5000/{repository}:{tag}",
+                archives.display()
+            )
+        })
+        .collect();
+    assert_eq!(calls, expected);
+    let said = String::from_utf8_lossy(&output.stdout);
+    let variable = format!("WINE_LAB_REPOSITORY=registry.example:5000/{repository}");
+    assert!(said.contains(&variable), "{said}");
+    assert!(
+        read(&root().join("docker-compose.swarm.yml")).contains("${WINE_LAB_REPOSITORY:-"),
+        "docker-compose.swarm.yml reads the variable the push script names"
+    );
+
+    // No registry: the usage, nothing copied.
+    fs::remove_file(&log).unwrap();
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).starts_with("usage: nix run .#push -- REGISTRY")
+    );
+    assert!(!log.exists());
 }
