@@ -12,6 +12,7 @@
   writeShellApplication,
   docker-client,
   docker-compose,
+  gzip,
   skopeo,
   images,
   compose,
@@ -77,12 +78,17 @@ in
 
   # `nix run .#push -- REGISTRY [skopeo copy option...]`: each archive
   # result/<tag>.tar.gz (nix/images.nix) to REGISTRY/<repository>:<tag>.
-  # skopeo reads the archive itself; --insecure-policy: no signature policy
-  # applies to images built here, and many machines have no
+  # Decompressed to a temporary file first: skopeo 1.9.3 (Debian 12) reads a
+  # docker-archive only as a plain tar file (a .tar.gz, or a pipe, gave
+  # "invalid tar header"), and newer ones read that too. --insecure-policy: no
+  # signature policy applies to images built here, and many machines have no
   # /etc/containers/policy.json for skopeo to read.
   push = writeShellApplication {
     name = "wine-lab-push";
-    runtimeInputs = [ skopeo ];
+    runtimeInputs = [
+      gzip
+      skopeo
+    ];
     text = ''
       if [ "$#" -eq 0 ] || [[ "$1" == -* ]]; then
         echo "usage: nix run .#push -- REGISTRY [skopeo copy option...], e.g. registry.example:5000 --dest-tls-verify=false" >&2
@@ -90,10 +96,13 @@ in
       fi
       registry=''${1%/}
       shift
+      scratch=$(mktemp -d)
+      trap 'rm -rf "$scratch"' EXIT
       for archive in ${images.all}/*.tar.gz; do
         tag=$(basename "$archive" .tar.gz)
         echo "wine-lab-push: $tag -> $registry/${repository}:$tag" >&2
-        skopeo --insecure-policy copy "$@" "docker-archive:$archive" "docker://$registry/${repository}:$tag"
+        gzip --decompress --stdout "$archive" > "$scratch/image.tar"
+        skopeo --insecure-policy copy "$@" "docker-archive:$scratch/image.tar" "docker://$registry/${repository}:$tag"
       done
       echo "Pushed. Deploy the swarm stack from this registry with WINE_LAB_REPOSITORY=$registry/${repository} (docs/scale-out.md)."
     '';

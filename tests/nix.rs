@@ -1167,17 +1167,49 @@ fn the_push_script_copies_each_archive_to_the_registry() {
     let scratch = tempfile::tempdir().unwrap();
     let archives = scratch.path().join("images");
     fs::create_dir(&archives).unwrap();
+    // Each "archive" a gzip of its own tag, so the log shows which was decompressed.
     for tag in &tags {
-        fs::write(archives.join(format!("{tag}.tar.gz")), "").unwrap();
+        let archive = fs::File::create(archives.join(format!("{tag}.tar.gz"))).unwrap();
+        let status = Command::new("gzip")
+            .arg("--stdout")
+            .stdin(Stdio::piped())
+            .stdout(archive)
+            .spawn()
+            .and_then(|mut gzip| {
+                use std::io::Write;
+                gzip.stdin.take().unwrap().write_all(tag.as_bytes())?;
+                gzip.wait()
+            })
+            .unwrap();
+        assert!(status.success());
     }
     let bin = scratch.path().join("bin");
     fs::create_dir(&bin).unwrap();
     let log = scratch.path().join("log");
+    // The stand-in skopeo logs its arguments, the archive's place replaced by
+    // FILE and followed by what the archive held.
+    let skopeo = bin.join("skopeo");
     fs::write(
-        bin.join("skopeo"),
-        "#!/bin/bash\necho \"skopeo $*\" >> \"$FAKE_LOG\"\n",
+        &skopeo,
+        r#"#!/bin/bash
+args=()
+for arg in "$@"; do
+  case "$arg" in
+    docker-archive:*) held=$(cat "${arg#docker-archive:}"); args+=("docker-archive:FILE") ;;
+    *) args+=("$arg") ;;
+  esac
+done
+echo "skopeo ${args[*]} [$held]" >> "$FAKE_LOG"
+"#,
     )
     .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&skopeo)
+        .status()
+        .unwrap();
+    let tmp = scratch.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
     let path = scratch.path().join("push");
     fs::write(
         &path,
@@ -1189,15 +1221,11 @@ fn the_push_script_copies_each_archive_to_the_registry() {
             .arg(&path)
             .args(args)
             .env("FAKE_LOG", &log)
+            .env("TMPDIR", &tmp)
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .output()
             .unwrap()
     };
-    Command::new("chmod")
-        .arg("+x")
-        .arg(bin.join("skopeo"))
-        .status()
-        .unwrap();
 
     let output = run(&["registry.example:5000/", "--dest-tls-verify=false"]);
     assert!(output.status.success(), "{output:?}");
@@ -1207,12 +1235,16 @@ fn the_push_script_copies_each_archive_to_the_registry() {
         .map(|tag| {
             format!(
                 "skopeo --insecure-policy copy --dest-tls-verify=false \
-                 docker-archive:{}/{tag}.tar.gz docker://registry.example:5000/{repository}:{tag}",
-                archives.display()
+                 docker-archive:FILE docker://registry.example:5000/{repository}:{tag} [{tag}]"
             )
         })
         .collect();
     assert_eq!(calls, expected);
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the decompressed archives are removed"
+    );
     let said = String::from_utf8_lossy(&output.stdout);
     let variable = format!("WINE_LAB_REPOSITORY=registry.example:5000/{repository}");
     assert!(said.contains(&variable), "{said}");
