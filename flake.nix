@@ -63,6 +63,7 @@
         up-workers = app "Locust as master and N workers (default 2)" lab.apps.up-workers;
         down = app "Stop the stack and remove its containers and network" lab.apps.down;
         load = app "Load the three images into Docker" lab.apps.load;
+        push = app "Copy the three images to a registry: nix run .#push -- REGISTRY" lab.apps.push;
       });
 
       devShells = forAllSystems (lab: {

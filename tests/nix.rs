@@ -871,13 +871,14 @@ fn check_flake_outputs(flake: &Value, system: &str) {
         ("up-workers", "wine-lab-up-workers"),
         ("down", "wine-lab-down"),
         ("load", "wine-lab-load"),
+        ("push", "wine-lab-push"),
     ] {
         let path = apps[name]["program"].as_str().unwrap();
         assert!(path.ends_with(&format!("/bin/{program}")), "{name}: {path}");
     }
     assert_eq!(
         keys(apps),
-        set(&["default", "up", "up-workers", "down", "load"])
+        set(&["default", "up", "up-workers", "down", "load", "push"])
     );
     let default = apps["default"]["program"].as_str().unwrap();
     assert!(default.starts_with(wine_lab["path"].as_str().unwrap()));
@@ -994,12 +995,12 @@ fn flake_with_a_stand_in_nixpkgs_rejects_broken_copies() {
             "a locustfile the Locust commands load that the ConfigMap lacks",
             |repo| {
                 edit(
-                    &repo.join("arion-workers.nix"),
-                    LOCUSTFILE_DEFINITION,
-                    SECOND_LOCUSTFILE_DEFINITION,
+                    &repo.join("arion-compose.nix"),
+                    LOCUSTFILES_DEFINITION,
+                    MORE_LOCUSTFILES_DEFINITION,
                 )
             },
-            "loads /mnt/locust/locust_servers.py, which nix/sources.json's locust set does not hold",
+            "loads /mnt/locust/extra.py, which nix/sources.json's locust set does not hold",
         ),
         (
             "a root process",
@@ -1024,14 +1025,15 @@ fn flake_with_a_stand_in_nixpkgs_rejects_broken_copies() {
     }
 }
 
-/// The locustfile option of arion-workers.nix, and the same with a second file
-/// from the same folder, as the compose commands will load one.
-const LOCUSTFILE_DEFINITION: &str = "locustfile = \"-f /mnt/locust/locustfile.py\";";
-const SECOND_LOCUSTFILE_DEFINITION: &str =
-    "locustfile = \"-f /mnt/locust/locustfile.py,/mnt/locust/locust_servers.py\";";
+/// The files the Locust commands load (arion-compose.nix's `locustFiles`,
+/// which arion-workers.nix uses too), and the same with one more file from
+/// the same folder, as a lab that adds a locustfile would load it.
+const LOCUSTFILES_DEFINITION: &str =
+    "locustFiles = \"-f /mnt/locust/locustfile.py,/mnt/locust/locust_servers.py\";";
+const MORE_LOCUSTFILES_DEFINITION: &str = "locustFiles = \"-f /mnt/locust/locustfile.py,/mnt/locust/locust_servers.py,/mnt/locust/extra.py\";";
 
 /// The Kubernetes manifests take what the Locust commands load from the
-/// composition and nix/sources.json: a second locustfile added there (and
+/// composition and nix/sources.json: one more locustfile added there (and
 /// nowhere in nix/kubernetes.nix) is in the ConfigMap and in both commands.
 #[test]
 #[ignore = "needs nix-instantiate"]
@@ -1039,20 +1041,20 @@ fn kubernetes_manifests_follow_a_second_locustfile_without_other_edits() {
     let scratch = tempfile::tempdir().unwrap();
     let copy = scratch.path().join("repo");
     copy_tree(&root(), &copy);
-    let second = "\"\"\"Stand-in for a second locustfile.\"\"\"\n";
-    fs::write(copy.join("locust_servers.py"), second).unwrap();
+    let extra = "\"\"\"Stand-in for one more locustfile.\"\"\"\n";
+    fs::write(copy.join("extra.py"), extra).unwrap();
     edit(
         &copy.join("nix/sources.json"),
         "\"locust\": {\n    \"include\": [\n",
-        "\"locust\": {\n    \"include\": [\n      \"locust_servers.py\",\n",
+        "\"locust\": {\n    \"include\": [\n      \"extra.py\",\n",
     );
     edit(
-        &copy.join("arion-workers.nix"),
-        LOCUSTFILE_DEFINITION,
-        SECOND_LOCUSTFILE_DEFINITION,
+        &copy.join("arion-compose.nix"),
+        LOCUSTFILES_DEFINITION,
+        MORE_LOCUSTFILES_DEFINITION,
     );
     let flake = flake(&copy, "x86_64-linux")
-        .unwrap_or_else(|e| panic!("the copy with a second locustfile does not evaluate:\n{e}"));
+        .unwrap_or_else(|e| panic!("the copy with one more locustfile does not evaluate:\n{e}"));
     let stream = flake["packages"]["kubernetes"]["args"]["text"]
         .as_str()
         .unwrap();
@@ -1065,7 +1067,7 @@ fn kubernetes_manifests_follow_a_second_locustfile_without_other_edits() {
         .iter()
         .find(|d| d["kind"] == "ConfigMap")
         .expect("a ConfigMap");
-    assert_eq!(config_map["data"]["locust_servers.py"], second);
+    assert_eq!(config_map["data"]["extra.py"], extra);
     assert_eq!(
         config_map["data"]["locustfile.py"],
         read(&root().join("locustfile.py"))
@@ -1077,7 +1079,7 @@ fn kubernetes_manifests_follow_a_second_locustfile_without_other_edits() {
             .unwrap_or_else(|| panic!("no Deployment {name}"));
         let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
         assert_eq!(
-            args[1], "/mnt/locust/locustfile.py,/mnt/locust/locust_servers.py",
+            args[1], "/mnt/locust/locustfile.py,/mnt/locust/locust_servers.py,/mnt/locust/extra.py",
             "{name}: {args}"
         );
     }
@@ -1114,7 +1116,7 @@ fn the_scripts_the_flake_writes_pass_bash_n_and_shellcheck() {
     let scripts = flake["scripts"].as_object().unwrap();
     assert_eq!(
         keys(&flake["scripts"]),
-        set(&["up", "up-workers", "down", "load"])
+        set(&["up", "up-workers", "down", "load", "push"])
     );
     for (name, text) in scripts {
         let text = text.as_str().unwrap();
@@ -1129,4 +1131,121 @@ fn the_scripts_the_flake_writes_pass_bash_n_and_shellcheck() {
     let bad = scratch.path().join("bad");
     fs::write(&bad, "#!/bin/bash\nrm $1\n").unwrap();
     assert!(check_script(&bad).unwrap_err().contains("SC2086"));
+}
+
+/// `nix run .#push -- REGISTRY [option...]`, as the stand-in renders it, with
+/// the image archives in a scratch folder and a stand-in skopeo that logs its
+/// calls: each archive goes to REGISTRY/<repository>:<tag>, the options
+/// passed on, and the last line names the variable docker-compose.swarm.yml
+/// reads the repository from.
+#[test]
+#[ignore = "needs nix-instantiate"]
+fn the_push_script_copies_each_archive_to_the_registry() {
+    let flake = flake(&root(), "x86_64-linux").unwrap();
+    let script = flake["scripts"]["push"].as_str().unwrap();
+    let archives_path = flake["packages"]["images"]["path"].as_str().unwrap();
+    assert!(script.contains(archives_path), "{script}");
+    let spec = images_spec();
+    let repository = spec["repository"].as_str().unwrap();
+    let mut tags: Vec<String> = keys(&spec["servers"]).into_iter().collect();
+    tags.push(spec["locustTag"].as_str().unwrap().to_owned());
+    tags.sort();
+
+    let scratch = tempfile::tempdir().unwrap();
+    let archives = scratch.path().join("images");
+    fs::create_dir(&archives).unwrap();
+    // Each "archive" a gzip of its own tag, so the log shows which was decompressed.
+    for tag in &tags {
+        let archive = fs::File::create(archives.join(format!("{tag}.tar.gz"))).unwrap();
+        let status = Command::new("gzip")
+            .arg("--stdout")
+            .stdin(Stdio::piped())
+            .stdout(archive)
+            .spawn()
+            .and_then(|mut gzip| {
+                use std::io::Write;
+                gzip.stdin.take().unwrap().write_all(tag.as_bytes())?;
+                gzip.wait()
+            })
+            .unwrap();
+        assert!(status.success());
+    }
+    let bin = scratch.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let log = scratch.path().join("log");
+    // The stand-in skopeo logs its arguments, the archive's place replaced by
+    // FILE and followed by what the archive held.
+    let skopeo = bin.join("skopeo");
+    fs::write(
+        &skopeo,
+        r#"#!/bin/bash
+args=()
+for arg in "$@"; do
+  case "$arg" in
+    docker-archive:*) held=$(cat "${arg#docker-archive:}"); args+=("docker-archive:FILE") ;;
+    *) args+=("$arg") ;;
+  esac
+done
+echo "skopeo ${args[*]} [$held]" >> "$FAKE_LOG"
+"#,
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&skopeo)
+        .status()
+        .unwrap();
+    let tmp = scratch.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let path = scratch.path().join("push");
+    fs::write(
+        &path,
+        script.replace(archives_path, archives.to_str().unwrap()),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new("bash")
+            .arg(&path)
+            .args(args)
+            .env("FAKE_LOG", &log)
+            .env("TMPDIR", &tmp)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap()
+    };
+
+    let output = run(&["registry.example:5000/", "--dest-tls-verify=false"]);
+    assert!(output.status.success(), "{output:?}");
+    let calls: Vec<String> = read(&log).lines().map(str::to_owned).collect();
+    let expected: Vec<String> = tags
+        .iter()
+        .map(|tag| {
+            format!(
+                "skopeo --insecure-policy copy --dest-tls-verify=false \
+                 docker-archive:FILE docker://registry.example:5000/{repository}:{tag} [{tag}]"
+            )
+        })
+        .collect();
+    assert_eq!(calls, expected);
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the decompressed archives are removed"
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    let variable = format!("WINE_LAB_REPOSITORY=registry.example:5000/{repository}");
+    assert!(said.contains(&variable), "{said}");
+    assert!(
+        read(&root().join("docker-compose.swarm.yml")).contains("${WINE_LAB_REPOSITORY:-"),
+        "docker-compose.swarm.yml reads the variable the push script names"
+    );
+
+    // No registry: the usage, nothing copied.
+    fs::remove_file(&log).unwrap();
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).starts_with("usage: nix run .#push -- REGISTRY")
+    );
+    assert!(!log.exists());
 }

@@ -1,4 +1,4 @@
-"""The benchmark harness: what bench/run, bench/ab, bench/profile and bench/clients share.
+"""The benchmark harness: what bench/run, ab, profile, clients and swarm share.
 
 The scripts in bench/ are the commands; this package holds their parts, one module a
 concern, so that a free port, a wrk run or a venv is written once:
@@ -14,6 +14,8 @@ concern, so that a free port, a wrk run or a venv is written once:
     venvs       the pinned Python venvs, and the scikit-learn model trained in them
     machine     the record of the machine, the tools and the commit
     figures     figures derived from the measurements: ratios and the issue's goals
+    stacks      bench/swarm's Docker stacks (Compose, Swarm), removed again, and the
+                CPU and memory of their processes
     rendering   the markdown reports, from the result JSON alone
 
 bench/tests holds their unit tests (python3 -m unittest discover -s bench/tests -t bench).

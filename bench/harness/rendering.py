@@ -2,7 +2,8 @@
 
 A report is a function of its JSON and nothing else (no clock, no machine), so
 `--render` rewrites it and bench/tests checks the committed reports against their
-JSON: bench/run's `<date>.md`, bench/clients' `<date>-clients.md`, bench/ab's table.
+JSON: bench/run's `<date>.md`, bench/clients' `<date>-clients.md`, bench/ab's table,
+bench/swarm's `<date>-swarm.md`.
 """
 
 from __future__ import annotations
@@ -274,4 +275,96 @@ def render_ab(res: dict) -> str:
                          f"{m['req_per_s'] / b['req_per_s']:.3f}", f"{m['p99_ms']:.3f}",
                          f"{m['cpu_us_per_req']:.2f}",
                          f"{m['cpu_us_per_req'] / b['cpu_us_per_req']:.3f}"))
+    return "\n".join(lines) + "\n"
+
+
+# --- bench/swarm: <date>-swarm.md ------------------------------------------------------
+
+
+def _service_rows(run: dict, service: str) -> list[dict]:
+    """The stats_servers.csv rows of one service: `batch-1`, or `batch-1 (<address>)`."""
+    return [s for s in run["servers"]
+            if s["server"] == service or s["server"].startswith(f"{service} (")]
+
+
+def cpu_us_per_request(run: dict, service: str) -> float | None:
+    """A service's own CPU per request over its replicas, weighted by their requests."""
+    rows = [s for s in _service_rows(run, service)
+            if s["requests"] and s["cpu_us_per_request"] is not None]
+    requests = sum(s["requests"] for s in rows)
+    if not requests:
+        return None
+    return sum(s["cpu_us_per_request"] * s["requests"] for s in rows) / requests
+
+
+def stack_name(run: dict) -> str:
+    return {"compose": "Compose", "swarm": "Swarm"}[run["engine"]]
+
+
+def locust_setup(run: dict) -> str:
+    workers = run["workers"]
+    return "one process" if not workers else f"{workers} worker{'s' if workers > 1 else ''}"
+
+
+def render_swarm(res: dict) -> str:
+    """bench/swarm's report: one row per stack and Locust set-up."""
+    machine, servers = res["machine"], CLIENT_SERVERS
+    runs = res["runs"]
+    base = runs[0]["requests_per_s"] if runs else None
+    lines = [
+        f"# The lab's stack on Compose and on Swarm {res['date']}\n",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, linux {machine['kernel']}, "
+        f"Docker engine {machine['docker']['engine']} (client {machine['docker']['client']}). "
+        f"Commit {res['commit']}. One node: every container on this machine. Each set-up: "
+        f"Locust headless in the stack, {res['users']} users started at once, "
+        f"{res['duration']}, HttpUser (the seed's locustfile.py); servers: one container "
+        f"each on Compose, {res['replicas']} replica{'s' if res['replicas'] > 1 else ''} each "
+        f"on Swarm. Requests/s and CPU over the steady part of each run (from 3 s after the "
+        f"first request); run took {res['wall_s'] / 60:.1f} min.\n",
+        row("stack", "Locust", "requests/s", f"× {stack_name(runs[0])}, "
+            f"{locust_setup(runs[0])}" if runs else "×", "failures",
+            "Locust CPU % (each process)", "servers CPU % (all)",
+            "server CPU µs/request: " + " / ".join(servers), "machine busy %"),
+        "|---|---|---:|---:|---:|---|---:|---|---:|",
+    ]
+    for run in runs:
+        locust = ", ".join(f"{name} {fixed(cpu)}" for name, cpu in run["locust_cpu_percent"]
+                           .items())
+        servers_cpu = sum(s["cpu_percent"] or 0 for s in run["servers"])
+        lines.append(row(
+            stack_name(run), locust_setup(run), fixed(run["requests_per_s"]),
+            f"{fixed(run['requests_per_s'] / base, 2)}×" if base else "–", run["failures"],
+            locust, fixed(servers_cpu), " / ".join(fmt(cpu_us_per_request(run, s), 0)
+                                                    for s in servers),
+            fixed(run["machine_busy_percent"])))
+    lines += [
+        "",
+        "Memory (largest resident set in the window, MiB):\n",
+        row("stack", "Locust", "each Locust process", "each server container"),
+        "|---|---|---|---|",
+    ]
+    for run in runs:
+        locust = ", ".join(f"{name} {fixed(mib)}" for name, mib in run["locust_rss_mib"].items())
+        sizes = [s["rss_mib"] for s in run["servers"] if s["rss_mib"] is not None]
+        lines.append(row(stack_name(run), locust_setup(run), locust,
+                         f"{fixed(min(sizes), 1)}–{fixed(max(sizes), 1)}" if sizes else "–"))
+    if res.get("ceiling"):
+        lines += [
+            "",
+            "One replica's ceiling: wrk from a Locust worker's network namespace to one "
+            "server replica's address on the swarm's overlay network, the locustfile's "
+            "body, the server pinned to one CPU and wrk to the other, 10 s each:\n",
+            row("body", "connections", "requests/s", "server CPU %", "server CPU µs/request",
+                "one core ÷ that: requests/s", "errors"),
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for c in res["ceiling"]:
+            per = c["cpu_us_per_request"]
+            lines.append(row(c["body"], c["connections"], fixed(c["requests_per_s"]),
+                             fixed(c["server_cpu_percent"]), fmt(per, 1),
+                             fixed(1e6 / per) if per else "–", c["errors"]))
+        lines.append(
+            "\nWhere the server's CPU stays under 100%, wrk (one core) and the network path "
+            "are the limit, not the replica; the last column is what one core gives at that "
+            "CPU per request.")
     return "\n".join(lines) + "\n"

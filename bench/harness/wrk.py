@@ -63,11 +63,16 @@ def parse_output(text: str, errors: str = "") -> dict:
 
 
 def run(lua: Path, port: int, connections: int, threads: int, duration: int,
-        cpus: set[int] | None, timeout_s: int) -> tuple[dict, float]:
-    """Run wrk once; returns (stats dict from the done() hook, wrk's CPU seconds)."""
+        cpus: set[int] | None, timeout_s: int, host: str = "127.0.0.1",
+        enter: tuple[str, ...] = ()) -> tuple[dict, float]:
+    """Run wrk once; returns (stats dict from the done() hook, wrk's CPU seconds).
+
+    `enter` is a command wrk runs under (bench/swarm: `nsenter --target PID --net`,
+    wrk in a container's network namespace, so that it reaches `host` there)."""
     argv = [
+        *enter,
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout_s}s",
-        "--latency", "-s", str(lua), f"http://127.0.0.1:{port}/predict",
+        "--latency", "-s", str(lua), f"http://{host}:{port}/predict",
     ]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         p = processes.popen(argv, cpus, stdout=out, stderr=err)

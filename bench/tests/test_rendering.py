@@ -12,7 +12,7 @@ import json
 import unittest
 from pathlib import Path
 
-from harness import BENCH, figures, rendering
+from harness import BENCH, ROOT, figures, rendering
 
 RESULTS = BENCH / "results"
 DATA = Path(__file__).resolve().parent / "data"
@@ -92,6 +92,44 @@ class BenchClientsReports(unittest.TestCase):
             with self.subTest(md.name):
                 got = rendering.render_clients(json.loads(path.read_text()))
                 self.assertEqual(got, md.read_text())
+
+
+class BenchSwarmReports(unittest.TestCase):
+    def test_each_report_is_rendered_from_its_json(self) -> None:
+        pairs = recorded("*-swarm.json")
+        self.assertTrue(pairs)
+        for path, md in pairs:
+            with self.subTest(md.name):
+                got = rendering.render_swarm(json.loads(path.read_text()))
+                self.assertEqual(got, md.read_text())
+
+    def test_cpu_per_request_is_weighted_by_each_replicas_requests(self) -> None:
+        run = {"servers": [
+            {"server": "batch-1 (10.0.1.2)", "requests": 300, "cpu_us_per_request": 10.0},
+            {"server": "batch-1 (10.0.1.3)", "requests": 100, "cpu_us_per_request": 50.0},
+            {"server": "batch-1 (10.0.1.4)", "requests": 0, "cpu_us_per_request": None},
+            {"server": "batch-16", "requests": 9, "cpu_us_per_request": 99.0},
+        ]}
+        self.assertEqual(rendering.cpu_us_per_request(run, "batch-1"), 20.0)
+        self.assertEqual(rendering.cpu_us_per_request(run, "batch-16"), 99.0)
+        self.assertIsNone(rendering.cpu_us_per_request(run, "no-batch"))
+
+
+class ScaleOutQuotes(unittest.TestCase):
+    def test_scale_out_quotes_the_latest_swarm_figures(self) -> None:
+        # docs/scale-out.md's "How far it goes": each set-up's requests/s and the
+        # replica's CPU per request of the latest bench/swarm run.
+        docs = (ROOT / "docs" / "scale-out.md").read_text()
+        latest = sorted(RESULTS.glob("*-swarm.json"))[-1]
+        self.assertIn(f"bench/results/{latest.with_suffix('.md').name}", docs)
+        res = json.loads(latest.read_text())
+        for run in res["runs"]:
+            with self.subTest(f"{run['engine']}:{run['workers']}"):
+                self.assertIn(f"| {rendering.stack_name(run)} | {rendering.locust_setup(run)} | "
+                              f"{rendering.fixed(run['requests_per_s'])} |", docs)
+        for c in res["ceiling"]:
+            with self.subTest(f"{c['body']} {c['connections']}"):
+                self.assertIn(f"{c['cpu_us_per_request']:.1f}", docs)
 
 
 class BenchAbTables(unittest.TestCase):

@@ -88,7 +88,12 @@ pub fn headless_with(
     let mut args: Vec<String> = env.into_iter().flat_map(|e| ["-e".to_owned(), e]).collect();
     args.extend_from_slice(extra);
     let output = project.run(service, &args, &[], limit);
-    let dir = project.run_dir();
+    finished(project.run_dir(), output)
+}
+
+/// A run that has ended, from Locust's `output` and the CSV files it wrote
+/// to `dir` (`LOCUST_CSV=<dir>/stats` as the container sees it).
+pub fn finished(dir: &Path, output: Output) -> Run {
     Run {
         output,
         stats: read_csv::<Row>(&dir.join("stats_stats.csv"))

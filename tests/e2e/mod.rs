@@ -3,9 +3,10 @@
 //! deploy/images.json and checked against it ([`images`]), a Compose project that
 //! cleans up after itself ([`project`]), Locust run headless inside it
 //! ([`locust`]), each server's own figures as Locust's extension read them from
-//! its `/metrics` ([`metrics`]), and Locust's master and workers in distributed mode
-//! ([`workers`]). Everything is Rust driving `docker` and `docker-compose`; the one
-//! script, `locust-rootfs.sh`, only makes the Locust image's Debian tree.
+//! its `/metrics` ([`metrics`]), Locust's master and workers in distributed mode
+//! ([`workers`]), and a single-node Docker Swarm with a stack on it ([`swarm`]).
+//! Everything is Rust driving `docker` and `docker-compose`; the one script,
+//! `locust-rootfs.sh`, only makes the Locust image's Debian tree.
 //!
 //! Kept general on purpose: every test (the stack, `/metrics`, a server or a
 //! Locust worker killed mid-run, the stack stopped mid-run) uses the same pieces.
@@ -18,6 +19,7 @@ pub mod images;
 pub mod locust;
 pub mod metrics;
 pub mod project;
+pub mod swarm;
 pub mod workers;
 
 use std::path::Path;

@@ -10,6 +10,8 @@
 # - trivial-builders/default.nix @ 00ee9b6 (writeShellApplication,
 #   symlinkJoin, linkFarm, writeText, runCommand);
 # - by-name/ar/arion/package.nix @ 258b3c1 (arion.eval, arion.build);
+# - by-name/sk/skopeo/package.nix @ 044b684 and by-name/gz/gzip/package.nix
+#   @ d38cd33 (packages with bin/skopeo, bin/gzip);
 # - docker/default.nix: only an old revision (0000bf7) and a fork's newer
 #   streamLayeredImage; the argument list below is that fork's, plus
 #   buildLayeredImage's own `compressor` and `meta`. Not verified at the pin.
@@ -241,6 +243,10 @@ let
     makeWrapper = mkDrv "hook" "make-wrapper-hook" { } { };
     docker-client = package "docker";
     docker-compose = package "docker-compose";
+    # pkgs/by-name/sk/skopeo/package.nix @ 044b684: meta.mainProgram "skopeo".
+    skopeo = package "skopeo";
+    # pkgs/by-name/gz/gzip/package.nix @ d38cd33: bin/gzip.
+    gzip = package "gzip";
     cargo = package "cargo";
     rustc = package "rustc";
     clippy = package "clippy";
