@@ -3,8 +3,9 @@
 # - servers: the package itself, whose build runs the sandbox-safe cargo tests;
 # - clippy (-D warnings) and rustfmt on the same sources and vendored crates;
 # - nixfmt on every .nix file;
-# - compose: docker-compose.yml, the seed's compose file and the one Arion
-#   generates agree service by service.
+# - compose: docker-compose.yml, the seed's compose file (Locust's image and
+#   the Servers tab's extension changed) and the one Arion generates agree
+#   service by service.
 {
   lib,
   stdenv,
@@ -97,18 +98,21 @@ in
         services ${compose.checkoutFile} > generated
         diff -u committed generated
 
-        # The seed's compose file, with its one intended change: Locust from the
-        # image built here instead of a registry pull.
+        # The seed's compose file, with its two intended changes: Locust from the
+        # image built here instead of a registry pull, and the Servers tab's
+        # extension loaded beside the seed's locustfile, from the same folder.
         yq eval --output-format=json '.' ${../tests/nix/seed-compose.yml} \
-          | jq '.services.locust.image = "${spec.repository}:${spec.locustTag}"' > seed.json
+          | jq '.services.locust.image = "${spec.repository}:${spec.locustTag}"
+                | .services.locust.command += ",/mnt/locust/locust_servers.py"' > seed.json
         services seed.json > seed
         diff -u seed committed
 
-        # The stack `nix run .#up` starts differs only in where locustfile.py comes from.
+        # The stack `nix run .#up` starts differs only in where the locust files come from.
         jq '.services.locust.volumes |= map(sub("^[^:]*:"; "./:"))' ${compose.file} > store.json
         services store.json > store
         diff -u committed store
         test -f ${compose.locustDir}/locustfile.py
+        test -f ${compose.locustDir}/locust_servers.py
 
         touch "$out"
       '';
