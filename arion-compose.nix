@@ -4,9 +4,10 @@
 # Image tags come from deploy/images.json, the one definition of the images.
 #
 # Module argument `locustDir`: the host folder mounted at /mnt/locust, which must
-# hold locustfile.py and locust_servers.py. By default the folder of this file, so `arion up` in the
-# repository root works with no arguments (as an absolute path: Arion hands
-# docker-compose a generated file elsewhere, so "./" would not be this folder).
+# hold locustfile.py and locust_servers.py. By default the folder of this file,
+# so `arion up` in the repository root works with no arguments (as an absolute
+# path: Arion hands docker-compose a generated file elsewhere, so "./" would not
+# be this folder).
 # The flake passes a store path holding just those files (`nix run .#up`,
 # packages.compose); "./" gives the committed docker-compose.yml, which a test
 # keeps equal to this file's output.
