@@ -21,9 +21,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use common::{read, read_json, root};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,17 +34,8 @@ const MANIFESTS: &str = "deploy/kubernetes/wine-lab.yaml";
 /// the oldest and the newest that kubernetes-validate 1.37.0 bundles.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.28.0", "1.37.0"];
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
 fn yaml(path: &str) -> Value {
-    yaml_serde::from_str(&read(&root().join(path)))
-        .unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
+    yaml_serde::from_str(&read(path)).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"))
 }
 
 /// Every document of a YAML stream.
@@ -54,11 +46,11 @@ fn documents(source: &str) -> Result<Vec<Value>, String> {
 }
 
 fn manifests() -> Vec<Value> {
-    documents(&read(&root().join(MANIFESTS))).unwrap_or_else(|e| panic!("{MANIFESTS}: {e}"))
+    documents(&read(MANIFESTS)).unwrap_or_else(|e| panic!("{MANIFESTS}: {e}"))
 }
 
 fn images() -> Value {
-    serde_json::from_str(&read(&root().join("deploy/images.json"))).expect("images.json is JSON")
+    read_json("deploy/images.json")
 }
 
 /// docker-compose.yml with docker-compose.workers.yml over it, as
@@ -322,7 +314,7 @@ fn servers_listen_probe_and_run_as_deploy_images_json_says() {
 #[test]
 fn the_locustfile_reaches_each_server_by_its_service_name_and_port() {
     let port = images()["port"].as_u64().unwrap();
-    let locustfile = read(&root().join("locustfile.py"));
+    let locustfile = read("locustfile.py");
     assert!(
         locustfile.contains(&format!("f\"http://{{service}}:{port}\"")),
         "locustfile.py's default URLs are http://<service>:{port}"
@@ -398,7 +390,7 @@ fn locust_master_port(manifests: &[Value]) -> u64 {
 #[test]
 fn locust_reads_the_locustfiles_from_a_config_map_where_compose_mounts_them() {
     let manifests = manifests();
-    let sources: Value = serde_json::from_str(&read(&root().join("nix/sources.json"))).unwrap();
+    let sources = read_json("nix/sources.json");
     let locust = &sources["locust"];
     assert_eq!(locust["exclude"], json!([]));
     // The folder `nix run .#up` mounts: nix/sources.json's locust set, whole.
@@ -408,7 +400,7 @@ fn locust_reads_the_locustfiles_from_a_config_map_where_compose_mounts_them() {
         .iter()
         .map(|file| {
             let file = file.as_str().unwrap();
-            (file.to_owned(), json!(read(&root().join(file))))
+            (file.to_owned(), json!(read(file)))
         })
         .collect();
     for (name, service) in compose_services() {
