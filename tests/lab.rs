@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Guarded, binary, request, send_raw};
-use serde_json::Value;
+use common::{Guarded, binary, read_json, request, send_raw};
 use wine_lab::lab::{DEFAULT_WORKERS, LOCUSTFILE, TARGETS};
 
 /// A report folder that does not exist yet, `name` inside a temporary folder that
@@ -30,21 +29,24 @@ fn fresh_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
     (scratch, dir)
 }
 
+/// `wine-lab --headless`: a sweep of `users` for `duration` each, into `out`,
+/// for the caller to add arguments and run.
+fn headless(users: &str, duration: &str, out: &Path) -> Command {
+    let mut command = Command::new(binary("wine-lab"));
+    command
+        .args(["--headless", "--users", users, "--duration", duration])
+        .arg("--out")
+        .arg(out);
+    command
+}
+
 /// Runs a headless sweep of `users` for `duration` each, into `out`, with
 /// `more` arguments, to completion (at most 3 minutes).
 fn sweep(users: &str, duration: &str, out: &Path, more: &[&str]) -> Output {
-    let out = out.to_str().expect("a UTF-8 path");
-    let mut args = vec![
-        "--headless",
-        "--users",
-        users,
-        "--duration",
-        duration,
-        "--out",
-        out,
-    ];
-    args.extend_from_slice(more);
-    lab(&args)
+    common::output_with_timeout(
+        headless(users, duration, out).args(more),
+        Duration::from_secs(180),
+    )
 }
 
 /// Runs wine-lab to completion (at most 3 minutes).
@@ -55,15 +57,16 @@ fn lab(args: &[&str]) -> Output {
     )
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Runs wine-lab, which must exit with `code`; returns what it said on stderr.
+fn refused(args: &[&str], code: i32) -> String {
+    let output = lab(args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    stderr
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -88,7 +91,7 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
             "{file} missing"
         );
     }
-    let summary = read_json(&out.join("summary.json"));
+    let summary = read_json(out.join("summary.json"));
     assert_eq!(summary["complete"], true);
     let steps = summary["steps"].as_array().unwrap();
     assert_eq!(
@@ -333,15 +336,16 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn missing_locust_is_explained() {
-    let output = lab(&[
-        "--headless",
-        "--locust",
-        "/nonexistent/locust",
-        "--out",
-        fresh_dir("none").1.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(3));
-    let stderr = text(&output.stderr);
+    let stderr = refused(
+        &[
+            "--headless",
+            "--locust",
+            "/nonexistent/locust",
+            "--out",
+            fresh_dir("none").1.to_str().unwrap(),
+        ],
+        3,
+    );
     assert!(
         stderr.contains("Locust is not installed") && stderr.contains("pip install locust"),
         "{stderr}"
@@ -374,7 +378,7 @@ fn failing_requests_stop_the_sweep_and_keep_the_report() {
         stderr.contains("request(s) failed at 2 users") && stderr.contains("422"),
         "{stderr}"
     );
-    let summary = read_json(&out.join("summary.json"));
+    let summary = read_json(out.join("summary.json"));
     assert_eq!(summary["complete"], false);
     assert_eq!(summary["steps"].as_array().unwrap().len(), 1);
     assert!(
@@ -391,16 +395,7 @@ fn ctrl_c_keeps_the_finished_steps() {
     common::require("locust");
     let (_scratch, out) = fresh_dir("interrupted");
     let mut child = Guarded(
-        Command::new(binary("wine-lab"))
-            .args([
-                "--headless",
-                "--users",
-                "2,3,4",
-                "--duration",
-                "3s",
-                "--out",
-                out.to_str().unwrap(),
-            ])
+        headless("2,3,4", "3s", &out)
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -424,7 +419,7 @@ fn ctrl_c_keeps_the_finished_steps() {
         stderr.contains("interrupted: kept the 1 finished step(s)"),
         "{stderr}"
     );
-    let summary = read_json(&out.join("summary.json"));
+    let summary = read_json(out.join("summary.json"));
     assert_eq!(
         (
             summary["complete"].as_bool(),
@@ -467,9 +462,7 @@ fn a_taken_port_is_a_clear_error() {
     common::require("locust");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let output = lab(&["--web-port", &port]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    let stderr = refused(&["--web-port", &port], 1);
     assert!(
         stderr.contains(&format!(
             "port {port} on 127.0.0.1 (Locust's web UI) is in use"
@@ -477,15 +470,16 @@ fn a_taken_port_is_a_clear_error() {
         "{stderr}"
     );
 
-    let output = lab(&[
-        "--headless",
-        "--base-port",
-        &port,
-        "--out",
-        fresh_dir("taken").1.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    let stderr = refused(
+        &[
+            "--headless",
+            "--base-port",
+            &port,
+            "--out",
+            fresh_dir("taken").1.to_str().unwrap(),
+        ],
+        1,
+    );
     assert!(
         stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{stderr}"
@@ -497,19 +491,17 @@ fn existing_reports_are_never_overwritten() {
     let (_scratch, out) = fresh_dir("existing");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "precious").unwrap();
-    let output = lab(&[
-        "--headless",
-        "--locust",
-        "true",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("already has files"),
-        "{}",
-        text(&output.stderr)
+    let stderr = refused(
+        &[
+            "--headless",
+            "--locust",
+            "true",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
     );
+    assert!(stderr.contains("already has files"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(out.join("keep.txt")).unwrap(),
         "precious"
@@ -529,9 +521,7 @@ fn bad_sweep_settings_are_refused_before_anything_starts() {
         (&["--headless", "--duration", "thirty"][..], "such as 30s"),
         (&["--headless", "--users", "0"][..], "--users"),
     ] {
-        let output = lab(args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let stderr = text(&output.stderr);
+        let stderr = refused(args, 2);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
@@ -541,20 +531,17 @@ fn durations_in_every_documented_form_are_accepted() {
     // A missing Locust (exit code 3) is found after the arguments were
     // accepted; a refused --duration would exit with 2 first.
     for duration in ["30s", "1m", "2m", "1m30s", "90 seconds", "45"] {
-        let output = lab(&[
-            "--headless",
-            "--duration",
-            duration,
-            "--locust",
-            "/nonexistent/locust",
-            "--out",
-            fresh_dir("none").1.to_str().unwrap(),
-        ]);
-        assert_eq!(
-            output.status.code(),
-            Some(3),
-            "{duration:?}: {}",
-            text(&output.stderr)
+        refused(
+            &[
+                "--headless",
+                "--duration",
+                duration,
+                "--locust",
+                "/nonexistent/locust",
+                "--out",
+                fresh_dir("none").1.to_str().unwrap(),
+            ],
+            3,
         );
     }
 }
@@ -569,7 +556,7 @@ fn the_fast_client_in_one_process_loads_every_server_and_is_recorded() {
     assert!(output.status.success(), "{stderr}");
     // Both files are in the report: the fast one imports the lab's tasks.
     assert!(out.join("locustfile_fast.py").is_file() && out.join("locustfile.py").is_file());
-    let summary = read_json(&out.join("summary.json"));
+    let summary = read_json(out.join("summary.json"));
     let step = &summary["steps"][0];
     assert_eq!(
         (step["client"].as_str(), step["workers"].as_u64()),
@@ -592,11 +579,12 @@ fn the_fast_client_in_one_process_loads_every_server_and_is_recorded() {
 
 #[test]
 fn the_fast_client_and_a_locustfile_exclude_each_other() {
-    let output = lab(&["--headless", "--client", "fast", "--locustfile", "x.py"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("cannot be used with"));
-    let output = lab(&["--headless", "--workers", "65"]);
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = refused(
+        &["--headless", "--client", "fast", "--locustfile", "x.py"],
+        2,
+    );
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    refused(&["--headless", "--workers", "65"], 2);
 }
 
 #[test]
@@ -605,18 +593,8 @@ fn a_killed_wine_lab_leaves_no_locust_process_behind() {
     common::require("locust");
     let (_scratch, out) = fresh_dir("killed");
     let mut child = Guarded(
-        Command::new(binary("wine-lab"))
-            .args([
-                "--headless",
-                "--users",
-                "4",
-                "--duration",
-                "60s",
-                "--workers",
-                "2",
-            ])
-            .arg("--out")
-            .arg(&out)
+        headless("4", "60s", &out)
+            .args(["--workers", "2"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -673,20 +651,10 @@ fn without_locust_wine_lab_installs_the_pinned_one_once_even_twice_at_once() {
     let bin = path_with_python_only(scratch.path());
     let cache = scratch.path().join("cache");
     let run = |name: &str| {
-        let mut command = Command::new(binary("wine-lab"));
+        // Enough requests for every target even on a busy machine.
+        let mut command = headless("8", "4s", &scratch.path().join(name));
         command
-            // Enough requests for every target even on a busy machine.
-            .args([
-                "--headless",
-                "--users",
-                "8",
-                "--duration",
-                "4s",
-                "--workers",
-                "0",
-            ])
-            .arg("--out")
-            .arg(scratch.path().join(name))
+            .args(["--workers", "0"])
             .env("PATH", &bin)
             .env("XDG_CACHE_HOME", &cache)
             .env_remove("WINE_LAB_LOCUST")
@@ -733,7 +701,7 @@ fn without_locust_wine_lab_installs_the_pinned_one_once_even_twice_at_once() {
         stderr.contains("using the Locust wine-lab installed in") && !stderr.contains("pip: "),
         "{stderr}"
     );
-    let summary = read_json(&scratch.path().join("again/summary.json"));
+    let summary = read_json(scratch.path().join("again/summary.json"));
     assert!(
         summary["locust_version"]
             .as_str()
@@ -793,7 +761,7 @@ fn the_servers_own_figures_show_batch_64_cheapest_per_row() {
     let output = sweep("10", "5s", &out, &[]);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    let summary = read_json(&out.join("summary.json"));
+    let summary = read_json(out.join("summary.json"));
     let step = &summary["steps"][0];
     let sides = step["server_side"].as_array().unwrap();
     assert_eq!(sides.len(), TARGETS.len(), "{step}");
