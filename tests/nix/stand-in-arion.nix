@@ -1,6 +1,6 @@
 # A stand-in for Arion's eval-composition.nix (hercules-ci/arion 3534dd9,
 # src/nix/eval-composition.nix, which nixpkgs' arion.eval/build call:
-# pkgs/by-name/ar/arion/package.nix @ 258b3c1), for tests/nix.rs and the stand-in
+# pkgs/by-name/ar/arion/package.nix @ 258b3c1), for tests/nix/ and the stand-in
 # pkgs.arion: the same arguments, and just the options arion-compose.nix sets,
 # with Arion's names. Modules get `lib` and their `_module.args` (a value set
 # with lib.mkDefault yields to one set plainly, as in the module system); an

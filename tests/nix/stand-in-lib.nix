@@ -1,4 +1,4 @@
-# A stand-in for nixpkgs' lib, for tests/nix.rs: only the functions this
+# A stand-in for nixpkgs' lib, for the `nix` test (tests/nix/): only the functions this
 # repository's Nix files call, each taking the arguments the real one takes and
 # failing where it fails (a missing file, a non-path in a file set, a missing
 # function argument). Checked against nixpkgs.lib de42d44 (nix-community's

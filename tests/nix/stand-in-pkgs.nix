@@ -1,4 +1,4 @@
-# A stand-in for one system's nixpkgs package set, for tests/nix.rs: only the
+# A stand-in for one system's nixpkgs package set, for the `nix` test (tests/nix/): only the
 # packages and builders this flake calls, each taking the arguments the real one
 # takes: closed where the real function's argument set is closed (a misspelt
 # argument fails, as it would on a user's machine), open where it has `...`.
@@ -174,7 +174,7 @@ let
 
     # pkgs/build-support/trivial-builders/default.nix @ 00ee9b6: closed; the
     # script is written exactly as below (its build runs `bash -n` on it, and
-    # passthru.tests.shellcheck runs shellcheck; tests/nix.rs runs both).
+    # passthru.tests.shellcheck runs shellcheck; tests/nix/scripts.rs runs both).
     writeShellApplication =
       args@{
         name,
