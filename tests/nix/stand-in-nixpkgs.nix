@@ -6,7 +6,6 @@ let
 in
 {
   inherit lib;
-  outPath = "/nix/store/00000000000000000000000000000000-nixpkgs-stand-in";
   legacyPackages =
     lib.genAttrs
       [
