@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::common::{read, root};
 use crate::evaluate::flake;
-use crate::tree::{copy_tree, edit};
+use crate::tree::{edit, scratch_copy};
 
 /// The Kubernetes manifests for users without Nix: packages.kubernetes as YAML.
 const KUBERNETES_YAML: &str = "deploy/kubernetes/wine-lab.yaml";
@@ -98,9 +98,7 @@ pub const MORE_LOCUSTFILES_DEFINITION: &str = "locustFiles = \"-f /mnt/locust/lo
 #[test]
 #[ignore = "needs nix-instantiate"]
 fn kubernetes_manifests_follow_a_second_locustfile_without_other_edits() {
-    let scratch = tempfile::tempdir().unwrap();
-    let copy = scratch.path().join("repo");
-    copy_tree(root(), &copy);
+    let (_scratch, copy) = scratch_copy();
     let extra = "\"\"\"Stand-in for one more locustfile.\"\"\"\n";
     fs::write(copy.join("extra.py"), extra).unwrap();
     edit(

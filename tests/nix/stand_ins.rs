@@ -9,14 +9,12 @@ use std::path::Path;
 use crate::common::root;
 use crate::evaluate::{arion, arion_with, flake};
 use crate::kubernetes::{LOCUSTFILES_DEFINITION, MORE_LOCUSTFILES_DEFINITION};
-use crate::tree::{copy_files, copy_tree, edit};
+use crate::tree::{copy_files, copy_tree, edit, scratch_copy};
 
 #[test]
 #[ignore = "needs nix-instantiate"]
 fn flake_with_a_stand_in_nixpkgs_rejects_broken_copies() {
-    let scratch = tempfile::tempdir().unwrap();
-    let copy = scratch.path().join("repo");
-    copy_tree(root(), &copy);
+    let (_scratch, copy) = scratch_copy();
     assert!(
         flake(&copy, "x86_64-linux").is_ok(),
         "the unmodified copy evaluates"

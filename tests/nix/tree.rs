@@ -55,6 +55,15 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// A copy of the repository's sources, `repo` in a scratch folder that is
+/// removed with the returned guard.
+pub fn scratch_copy() -> (tempfile::TempDir, PathBuf) {
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("repo");
+    copy_tree(root(), &copy);
+    (scratch, copy)
+}
+
 /// Copies `files` (relative to the root) into `to`, each at its place there.
 pub fn copy_files(files: &[&str], to: &Path) {
     for file in files {
