@@ -19,6 +19,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Guarded, binary, read_json, request, send_raw};
+use serde_json::Value;
 use wine_lab::lab::{DEFAULT_WORKERS, LOCUSTFILE, TARGETS};
 
 /// A report folder that does not exist yet, `name` inside a temporary folder that
@@ -49,6 +50,49 @@ fn sweep(users: &str, duration: &str, out: &Path, more: &[&str]) -> Output {
     )
 }
 
+/// A sweep that succeeded: its report folder (removed with `_scratch`), what
+/// wine-lab printed, and the report's summary.json.
+struct Report {
+    _scratch: tempfile::TempDir,
+    out: PathBuf,
+    stdout: String,
+    stderr: String,
+    summary: Value,
+}
+
+/// [`sweep`] into a fresh folder `name`, which must succeed.
+fn sweep_ok(name: &str, users: &str, duration: &str, more: &[&str]) -> Report {
+    let (_scratch, out) = fresh_dir(name);
+    let output = sweep(users, duration, &out, more);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let summary = read_json(out.join("summary.json"));
+    Report {
+        _scratch,
+        out,
+        stdout,
+        stderr,
+        summary,
+    }
+}
+
+/// Calls `check` every `every` until it gives `Ok`, returning what it gave;
+/// fails the test with its last `Err` after `timeout`.
+fn wait_for<T>(
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(why) => assert!(Instant::now() < deadline, "after {timeout:?}: {why}"),
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// Runs wine-lab to completion (at most 3 minutes).
 fn lab(args: &[&str]) -> Output {
     common::output_with_timeout(
@@ -73,11 +117,13 @@ fn text(bytes: &[u8]) -> String {
 #[ignore = "needs locust"]
 fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
     common::require("locust");
-    let (_scratch, out) = fresh_dir("sweep");
-    let output = sweep("5,20", "3s", &out, &[]);
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-
+    let Report {
+        _scratch,
+        out,
+        stdout,
+        stderr,
+        summary,
+    } = sweep_ok("sweep", "5,20", "3s", &[]);
     for file in [
         "summary.json",
         "summary.csv",
@@ -91,7 +137,6 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
             "{file} missing"
         );
     }
-    let summary = read_json(out.join("summary.json"));
     assert_eq!(summary["complete"], true);
     let steps = summary["steps"].as_array().unwrap();
     assert_eq!(
@@ -240,8 +285,7 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
         ),
     );
     assert_eq!(response.status, 200, "{}", response.text());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
         let stats = send_raw(addr, &request("GET", "/stats/requests", None, b"")).json();
         let counts: Vec<(u64, u64)> = TARGETS
             .iter()
@@ -264,14 +308,11 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
             "{counts:?}"
         );
         if counts.iter().all(|&(requests, _)| requests > 0) {
-            break;
+            Ok(())
+        } else {
+            Err(format!("not every server got requests: {counts:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "not every server got requests: {counts:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    });
 
     // Ctrl-C in the terminal (SIGINT to the foreground group): everything
     // stops, nothing is left behind.
@@ -405,11 +446,14 @@ fn ctrl_c_keeps_the_finished_steps() {
     let stderr = child.0.stderr.take().unwrap();
     let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     // Wait for the first step's report, then interrupt the second step.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !out.join("summary.json").exists() {
-        assert!(Instant::now() < deadline, "the first step never finished");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || match out.join("summary.json").exists() {
+            true => Ok(()),
+            false => Err("the first step never finished".to_owned()),
+        },
+    );
     std::thread::sleep(Duration::from_millis(1000));
     ctrl_c(&child.0);
     let status = common::wait_with_timeout(&mut child.0, Duration::from_secs(20));
@@ -550,13 +594,14 @@ fn durations_in_every_documented_form_are_accepted() {
 #[ignore = "needs locust"]
 fn the_fast_client_in_one_process_loads_every_server_and_is_recorded() {
     common::require("locust");
-    let (_scratch, out) = fresh_dir("fast");
-    let output = sweep("6", "3s", &out, &["--client", "fast", "--workers", "0"]);
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let Report {
+        _scratch,
+        out,
+        summary,
+        ..
+    } = sweep_ok("fast", "6", "3s", &["--client", "fast", "--workers", "0"]);
     // Both files are in the report: the fast one imports the lab's tasks.
     assert!(out.join("locustfile_fast.py").is_file() && out.join("locustfile.py").is_file());
-    let summary = read_json(out.join("summary.json"));
     let step = &summary["steps"][0];
     assert_eq!(
         (step["client"].as_str(), step["workers"].as_u64()),
@@ -601,32 +646,26 @@ fn a_killed_wine_lab_leaves_no_locust_process_behind() {
             .unwrap(),
     );
     // The master and its two workers run.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut locust_pids = Vec::new();
-    while locust_pids.len() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "Locust never ran: {locust_pids:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        locust_pids = descendants_of(child.0.id());
-    }
+    let locust_pids = wait_for(Duration::from_secs(60), Duration::from_millis(200), || {
+        let pids = descendants_of(child.0.id());
+        if pids.len() >= 3 {
+            Ok(pids)
+        } else {
+            Err(format!("Locust never ran: {pids:?}"))
+        }
+    });
     // SIGKILL: wine-lab cannot stop anything itself; the kernel tells the
     // master (parent-death signal), which stops its workers.
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while locust_pids.iter().any(|&pid| alive(pid)) {
-        assert!(
-            Instant::now() < deadline,
-            "Locust outlived wine-lab: {:?}",
-            locust_pids
-                .iter()
-                .filter(|&&pid| alive(pid))
-                .collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(Duration::from_secs(20), Duration::from_millis(200), || {
+        let living: Vec<&u32> = locust_pids.iter().filter(|&&pid| alive(pid)).collect();
+        if living.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("Locust outlived wine-lab: {living:?}"))
+        }
+    });
 }
 
 /// A folder holding only a `python3` link to the real interpreter: a PATH
@@ -757,11 +796,13 @@ fn without_python_the_installation_fails_with_exit_code_3() {
 #[ignore = "needs locust"]
 fn the_servers_own_figures_show_batch_64_cheapest_per_row() {
     common::require("locust");
-    let (_scratch, out) = fresh_dir("server-side");
-    let output = sweep("10", "5s", &out, &[]);
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let summary = read_json(out.join("summary.json"));
+    let Report {
+        _scratch,
+        out,
+        stdout,
+        summary,
+        ..
+    } = sweep_ok("server-side", "10", "5s", &[]);
     let step = &summary["steps"][0];
     let sides = step["server_side"].as_array().unwrap();
     assert_eq!(sides.len(), TARGETS.len(), "{step}");
