@@ -8,9 +8,10 @@
 # "locust" set (the folder `nix run .#up` mounts at /mnt/locust).
 #
 # deploy/kubernetes/wine-lab.yaml is this list as YAML, for users without Nix:
-# tests/nix.rs keeps it equal to this file's output, tests/kubernetes.rs checks
-# it against docker-compose.yml and deploy/images.json and validates it against
-# the Kubernetes schemas. Why each setting is what it is: docs/scale-out.md.
+# tests/nix/kubernetes.rs keeps it equal to this file's output,
+# tests/kubernetes.rs checks it against docker-compose.yml and
+# deploy/images.json and validates it against the Kubernetes schemas. Why each
+# setting is what it is: docs/scale-out.md.
 {
   lib,
   writeText,

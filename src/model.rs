@@ -730,33 +730,43 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_trained_model_predicts_as_scaling_first_would() {
+    /// The embedded training data, the parameters `wine-train` trains from it
+    /// with its default seed, and the model built from them.
+    fn trained() -> (crate::train::TrainingData, ModelParams, WineModel) {
         use crate::train::{DEFAULT_SEED, TrainingData, train};
         let data = TrainingData::embedded().unwrap();
         let params = train(&data, DEFAULT_SEED).unwrap().params;
         let model = WineModel::new(&params).unwrap();
-        let mut rows: Vec<Features> = data.dataset.rows.clone();
-        // Rows exactly on every split's raw boundary, and one ulp above it.
-        for nodes in &params.trees {
-            for node in nodes {
-                if let Node::Split {
-                    feature, threshold, ..
-                } = *node
-                {
-                    let raw = raw_threshold(
-                        threshold,
-                        params.scaler.mean[feature],
-                        params.scaler.scale[feature],
-                    );
-                    for x in [raw, raw.next_up(), raw.next_down()] {
-                        let mut row = data.dataset.rows[0];
-                        row[feature] = x;
-                        rows.push(row);
-                    }
+        (data, params, model)
+    }
+
+    /// Rows from `base` with one feature moved onto each of that feature's
+    /// `boundaries`, or one ulp either side of it.
+    fn rows_on_boundaries(
+        boundaries: &[Vec<f64>],
+        mut base: impl FnMut() -> Features,
+    ) -> Vec<Features> {
+        let mut rows = Vec::new();
+        for (feature, near) in boundaries.iter().enumerate() {
+            for &raw in near {
+                for x in [raw, raw.next_up(), raw.next_down()] {
+                    let mut row = base();
+                    row[feature] = x;
+                    rows.push(row);
                 }
             }
         }
+        rows
+    }
+
+    #[test]
+    fn the_trained_model_predicts_as_scaling_first_would() {
+        let (data, params, model) = trained();
+        // The data rows, then the first one with a feature on every split's
+        // raw boundary, or one ulp either side.
+        let mut rows: Vec<Features> = data.dataset.rows.clone();
+        let first = data.dataset.rows[0];
+        rows.extend(rows_on_boundaries(&raw_boundaries(&params), || first));
         for row in &rows {
             assert_eq!(model.votes(row), reference_votes(&params, row), "{row:?}");
         }
@@ -861,24 +871,16 @@ mod tests {
 
     #[test]
     fn the_trained_model_predicts_blocks_as_rows() {
-        use crate::train::{DEFAULT_SEED, TrainingData, train};
-        let data = TrainingData::embedded().unwrap();
-        let params = train(&data, DEFAULT_SEED).unwrap().params;
-        let model = WineModel::new(&params).unwrap();
+        let (data, params, model) = trained();
         let mut rng = fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D);
         let boundaries = raw_boundaries(&params);
         // Data rows, then data rows with one feature moved onto each split's
         // boundary or one ulp either side, then random rows around them all.
         let mut rows = data.dataset.rows.clone();
-        for (feature, near) in boundaries.iter().enumerate() {
-            for &raw in near {
-                for x in [raw, raw.next_up(), raw.next_down()] {
-                    let mut row = data.dataset.rows[rng.usize(..data.dataset.rows.len())];
-                    row[feature] = x;
-                    rows.push(row);
-                }
-            }
-        }
+        let data_rows = &data.dataset.rows;
+        rows.extend(rows_on_boundaries(&boundaries, || {
+            data_rows[rng.usize(..data_rows.len())]
+        }));
         rows.extend(rows_around(&mut rng, &boundaries, 5_000));
         rng.shuffle(&mut rows);
         assert_blocks_predict_as_rows_do(&model, &rows);

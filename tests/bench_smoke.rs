@@ -13,12 +13,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn num(v: &Value, what: &str) -> f64 {
     v.as_f64()
@@ -28,25 +25,30 @@ fn num(v: &Value, what: &str) -> f64 {
 /// `python3 -m unittest discover -s bench/tests -t bench`: hermetic, about a second.
 #[test]
 fn harness_unit_tests_pass() {
-    let output = Command::new("python3")
-        .args([
-            "-m",
-            "unittest",
-            "discover",
-            "-s",
-            "bench/tests",
-            "-t",
-            "bench",
-        ])
-        .current_dir(ROOT)
-        .env("PYTHONDONTWRITEBYTECODE", "1") // no __pycache__ in the work tree
-        .output()
-        .expect("cannot run python3 (the harness's unit tests need it)");
-    assert!(
-        output.status.success(),
-        "bench/tests failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    common::run_ok(
+        Command::new("python3")
+            .args([
+                "-m",
+                "unittest",
+                "discover",
+                "-s",
+                "bench/tests",
+                "-t",
+                "bench",
+            ])
+            .current_dir(common::root())
+            .env("PYTHONDONTWRITEBYTECODE", "1"), // no __pycache__ in the work tree
     );
+}
+
+/// `timeout --kill-after=10 300 python3 bench/<script>`: one of the harness's
+/// scripts, stopped if it runs for more than five minutes.
+fn bench_script(script: &str) -> Command {
+    let mut command = Command::new("timeout");
+    command
+        .args(["--kill-after=10", "300", "python3"])
+        .arg(common::root().join("bench").join(script));
+    command
 }
 
 #[test]
@@ -67,7 +69,7 @@ fn quick_benchmark_writes_a_well_formed_result() {
     let mut build = Command::new(env!("CARGO"));
     build
         .args(["build", "--example", "ceiling", "--manifest-path"])
-        .arg(Path::new(ROOT).join("Cargo.toml"));
+        .arg(common::root().join("Cargo.toml"));
     if !cfg!(debug_assertions) {
         build.arg("--release"); // next to the binaries of `cargo test --release`
     }
@@ -76,21 +78,15 @@ fn quick_benchmark_writes_a_well_formed_result() {
         .expect("cannot run cargo to build the ceiling example");
     assert!(built.success(), "cargo build --example ceiling failed");
 
-    let mut cmd = Command::new("timeout");
-    cmd.args(["--kill-after=10", "300", "python3"]);
-    cmd.arg(Path::new(ROOT).join("bench/run"))
+    let status = bench_script("run")
         .args(["--quick", "--bin-dir"])
         .arg(bins)
         .arg("--out")
-        .arg(&out);
-    let status = cmd
+        .arg(&out)
         .status()
         .expect("cannot run timeout python3 bench/run (are coreutils and python3 on PATH?)");
     assert!(status.success(), "bench/run --quick failed: {status}");
-
-    let text = std::fs::read_to_string(&out).expect("bench/run wrote no result file");
-    let res: Value = serde_json::from_str(&text).expect("result file is not JSON");
-    check_result(&res);
+    check_result(&common::read_json(&out));
 
     let md = std::fs::read_to_string(out.with_extension("md"))
         .expect("bench/run wrote no markdown table");
@@ -239,9 +235,7 @@ fn clients_comparison_tabulates_each_locust_setup() {
     common::require("locust");
     let out_dir = tempfile::tempdir().expect("create a scratch folder");
     let out = out_dir.path().join("clients.json");
-    let status = Command::new("timeout")
-        .args(["--kill-after=10", "300", "python3"])
-        .arg(Path::new(ROOT).join("bench/clients"))
+    let status = bench_script("clients")
         .args([
             "--users",
             "4",
@@ -257,7 +251,7 @@ fn clients_comparison_tabulates_each_locust_setup() {
         .status()
         .expect("cannot run timeout python3 bench/clients");
     assert!(status.success(), "bench/clients failed: {status}");
-    let res: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let res = common::read_json(&out);
     assert_eq!(res["schema"], "wine-lab-bench-clients/1");
     let runs = res["runs"].as_array().expect("runs is not a list");
     let setups: Vec<(u64, &str)> = runs

@@ -7,15 +7,13 @@
 //! documents (documentation edits must not rebuild the binaries); read at run
 //! time, not compiled in, so `cargo clippy --all-targets` still builds there.
 
+mod common;
+
+use common::{read, read_json, root};
 use wine_lab::duration::Positive;
 use wine_lab::server::{
     DEFAULT_BODIES_IN_MEMORY, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
 };
-
-fn read(file: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// docs/api.md, which holds the servers' settings and metrics tables.
 fn readme() -> String {
@@ -88,7 +86,7 @@ fn the_metrics_table_names_every_metric() {
 /// the others, `<date>-clients` and the like, measure other things), as its
 /// name and its JSON.
 fn newest_benchmark() -> (String, serde_json::Value) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
+    let dir = root().join("bench/results");
     let newest = std::fs::read_dir(&dir)
         .expect("bench/results")
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
@@ -98,8 +96,8 @@ fn newest_benchmark() -> (String, serde_json::Value) {
         })
         .max()
         .expect("a full benchmark in bench/results");
-    let json = read(&format!("bench/results/{newest}.json"));
-    (newest, serde_json::from_str(&json).expect("its JSON"))
+    let json = read_json(format!("bench/results/{newest}.json"));
+    (newest, json)
 }
 
 /// The README's headline figures are the newest full benchmark's: the ratio

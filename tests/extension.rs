@@ -10,19 +10,18 @@
 //!
 //! The page itself, in a real browser, is tests/browser.rs.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use common::{read, root};
 use wine_lab::lab::TARGETS;
 use wine_lab::metrics::{self, CpuScope, Route, ServerMetrics};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn extension() -> String {
-    std::fs::read_to_string(root().join("locust_servers.py")).expect("read locust_servers.py")
+    read("locust_servers.py")
 }
 
 /// The string assigned to `name` at the start of a line: `NAME = "value"`.
@@ -68,7 +67,7 @@ fn the_extension_reads_the_servers_the_locustfile_loads_by_its_rule() {
         "locust_servers.py should say {expected}"
     );
     // The locustfile's URL rule, written the same way in both files.
-    let locustfile = std::fs::read_to_string(root().join("locustfile.py")).unwrap();
+    let locustfile = read("locustfile.py");
     for rule in [
         "variable = service.upper().replace(\"-\", \"_\") + \"_URL\"",
         "return os.environ.get(variable, f\"http://{service}:80\").rstrip(\"/\")",

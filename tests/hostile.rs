@@ -11,10 +11,9 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, binary, model_path, post_json, read_response, wine_body};
+use common::{Server, post_json, read_response, wine_body};
 
 /// How long a test waits for the server to close a connection before failing.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -223,26 +222,9 @@ fn a_declared_oversize_body_gets_413_before_any_of_it_is_sent() {
 #[test]
 fn running_out_of_file_descriptors_is_logged_once_and_survived() {
     const NOFILE: libc::rlim_t = 64;
-    let mut command = Command::new(binary("wine-server"));
-    command
-        .args(["--api", "no-batch", "--host", "127.0.0.1", "--port", "0"])
-        .arg("--model")
-        .arg(model_path())
-        .env_remove("RUST_LOG");
-    let limit = libc::rlimit {
-        rlim_cur: NOFILE,
-        rlim_max: NOFILE,
-    };
-    // SAFETY: setrlimit is async-signal-safe and touches only the child.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    let mut command = common::server_command("no-batch");
+    command.env_remove("RUST_LOG");
+    common::limit(&mut command, libc::RLIMIT_NOFILE, NOFILE);
     let server = Server::spawn(command);
     // More idle connections than the server may hold descriptors for.
     let held: Vec<TcpStream> = (0..NOFILE + 16)

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Guarded, binary, request, send_raw};
+use common::{Guarded, binary, read_json, request, send_raw};
 use serde_json::Value;
 use wine_lab::lab::{DEFAULT_WORKERS, LOCUSTFILE, TARGETS};
 
@@ -30,21 +30,67 @@ fn fresh_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
     (scratch, dir)
 }
 
+/// `wine-lab --headless`: a sweep of `users` for `duration` each, into `out`,
+/// for the caller to add arguments and run.
+fn headless(users: &str, duration: &str, out: &Path) -> Command {
+    let mut command = Command::new(binary("wine-lab"));
+    command
+        .args(["--headless", "--users", users, "--duration", duration])
+        .arg("--out")
+        .arg(out);
+    command
+}
+
 /// Runs a headless sweep of `users` for `duration` each, into `out`, with
 /// `more` arguments, to completion (at most 3 minutes).
 fn sweep(users: &str, duration: &str, out: &Path, more: &[&str]) -> Output {
-    let out = out.to_str().expect("a UTF-8 path");
-    let mut args = vec![
-        "--headless",
-        "--users",
-        users,
-        "--duration",
-        duration,
-        "--out",
+    common::output_with_timeout(
+        headless(users, duration, out).args(more),
+        Duration::from_secs(180),
+    )
+}
+
+/// A sweep that succeeded: its report folder (removed with `_scratch`), what
+/// wine-lab printed, and the report's summary.json.
+struct Report {
+    _scratch: tempfile::TempDir,
+    out: PathBuf,
+    stdout: String,
+    stderr: String,
+    summary: Value,
+}
+
+/// [`sweep`] into a fresh folder `name`, which must succeed.
+fn sweep_ok(name: &str, users: &str, duration: &str, more: &[&str]) -> Report {
+    let (_scratch, out) = fresh_dir(name);
+    let output = sweep(users, duration, &out, more);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let summary = read_json(out.join("summary.json"));
+    Report {
+        _scratch,
         out,
-    ];
-    args.extend_from_slice(more);
-    lab(&args)
+        stdout,
+        stderr,
+        summary,
+    }
+}
+
+/// Calls `check` every `every` until it gives `Ok`, returning what it gave;
+/// fails the test with its last `Err` after `timeout`.
+fn wait_for<T>(
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(why) => assert!(Instant::now() < deadline, "after {timeout:?}: {why}"),
+        }
+        std::thread::sleep(every);
+    }
 }
 
 /// Runs wine-lab to completion (at most 3 minutes).
@@ -55,26 +101,29 @@ fn lab(args: &[&str]) -> Output {
     )
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Runs wine-lab, which must exit with `code`; returns what it said on stderr.
+fn refused(args: &[&str], code: i32) -> String {
+    let output = lab(args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    stderr
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
 #[ignore = "needs locust"]
 fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
     common::require("locust");
-    let (_scratch, out) = fresh_dir("sweep");
-    let output = sweep("5,20", "3s", &out, &[]);
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-
+    let Report {
+        _scratch,
+        out,
+        stdout,
+        stderr,
+        summary,
+    } = sweep_ok("sweep", "5,20", "3s", &[]);
     for file in [
         "summary.json",
         "summary.csv",
@@ -88,7 +137,6 @@ fn headless_sweep_writes_a_report_equal_to_locusts_numbers() {
             "{file} missing"
         );
     }
-    let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["complete"], true);
     let steps = summary["steps"].as_array().unwrap();
     assert_eq!(
@@ -237,8 +285,7 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
         ),
     );
     assert_eq!(response.status, 200, "{}", response.text());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
         let stats = send_raw(addr, &request("GET", "/stats/requests", None, b"")).json();
         let counts: Vec<(u64, u64)> = TARGETS
             .iter()
@@ -261,14 +308,11 @@ fn web_mode_serves_the_locust_ui_and_ctrl_c_stops_everything() {
             "{counts:?}"
         );
         if counts.iter().all(|&(requests, _)| requests > 0) {
-            break;
+            Ok(())
+        } else {
+            Err(format!("not every server got requests: {counts:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "not every server got requests: {counts:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    });
 
     // Ctrl-C in the terminal (SIGINT to the foreground group): everything
     // stops, nothing is left behind.
@@ -333,15 +377,16 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn missing_locust_is_explained() {
-    let output = lab(&[
-        "--headless",
-        "--locust",
-        "/nonexistent/locust",
-        "--out",
-        fresh_dir("none").1.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(3));
-    let stderr = text(&output.stderr);
+    let stderr = refused(
+        &[
+            "--headless",
+            "--locust",
+            "/nonexistent/locust",
+            "--out",
+            fresh_dir("none").1.to_str().unwrap(),
+        ],
+        3,
+    );
     assert!(
         stderr.contains("Locust is not installed") && stderr.contains("pip install locust"),
         "{stderr}"
@@ -374,7 +419,7 @@ fn failing_requests_stop_the_sweep_and_keep_the_report() {
         stderr.contains("request(s) failed at 2 users") && stderr.contains("422"),
         "{stderr}"
     );
-    let summary = read_json(&out.join("summary.json"));
+    let summary = read_json(out.join("summary.json"));
     assert_eq!(summary["complete"], false);
     assert_eq!(summary["steps"].as_array().unwrap().len(), 1);
     assert!(
@@ -391,16 +436,7 @@ fn ctrl_c_keeps_the_finished_steps() {
     common::require("locust");
     let (_scratch, out) = fresh_dir("interrupted");
     let mut child = Guarded(
-        Command::new(binary("wine-lab"))
-            .args([
-                "--headless",
-                "--users",
-                "2,3,4",
-                "--duration",
-                "3s",
-                "--out",
-                out.to_str().unwrap(),
-            ])
+        headless("2,3,4", "3s", &out)
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -410,11 +446,14 @@ fn ctrl_c_keeps_the_finished_steps() {
     let stderr = child.0.stderr.take().unwrap();
     let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     // Wait for the first step's report, then interrupt the second step.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !out.join("summary.json").exists() {
-        assert!(Instant::now() < deadline, "the first step never finished");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || match out.join("summary.json").exists() {
+            true => Ok(()),
+            false => Err("the first step never finished".to_owned()),
+        },
+    );
     std::thread::sleep(Duration::from_millis(1000));
     ctrl_c(&child.0);
     let status = common::wait_with_timeout(&mut child.0, Duration::from_secs(20));
@@ -424,7 +463,7 @@ fn ctrl_c_keeps_the_finished_steps() {
         stderr.contains("interrupted: kept the 1 finished step(s)"),
         "{stderr}"
     );
-    let summary = read_json(&out.join("summary.json"));
+    let summary = read_json(out.join("summary.json"));
     assert_eq!(
         (
             summary["complete"].as_bool(),
@@ -467,9 +506,7 @@ fn a_taken_port_is_a_clear_error() {
     common::require("locust");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let output = lab(&["--web-port", &port]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    let stderr = refused(&["--web-port", &port], 1);
     assert!(
         stderr.contains(&format!(
             "port {port} on 127.0.0.1 (Locust's web UI) is in use"
@@ -477,15 +514,16 @@ fn a_taken_port_is_a_clear_error() {
         "{stderr}"
     );
 
-    let output = lab(&[
-        "--headless",
-        "--base-port",
-        &port,
-        "--out",
-        fresh_dir("taken").1.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    let stderr = refused(
+        &[
+            "--headless",
+            "--base-port",
+            &port,
+            "--out",
+            fresh_dir("taken").1.to_str().unwrap(),
+        ],
+        1,
+    );
     assert!(
         stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{stderr}"
@@ -497,19 +535,17 @@ fn existing_reports_are_never_overwritten() {
     let (_scratch, out) = fresh_dir("existing");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "precious").unwrap();
-    let output = lab(&[
-        "--headless",
-        "--locust",
-        "true",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("already has files"),
-        "{}",
-        text(&output.stderr)
+    let stderr = refused(
+        &[
+            "--headless",
+            "--locust",
+            "true",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
     );
+    assert!(stderr.contains("already has files"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(out.join("keep.txt")).unwrap(),
         "precious"
@@ -529,9 +565,7 @@ fn bad_sweep_settings_are_refused_before_anything_starts() {
         (&["--headless", "--duration", "thirty"][..], "such as 30s"),
         (&["--headless", "--users", "0"][..], "--users"),
     ] {
-        let output = lab(args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let stderr = text(&output.stderr);
+        let stderr = refused(args, 2);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
@@ -541,20 +575,17 @@ fn durations_in_every_documented_form_are_accepted() {
     // A missing Locust (exit code 3) is found after the arguments were
     // accepted; a refused --duration would exit with 2 first.
     for duration in ["30s", "1m", "2m", "1m30s", "90 seconds", "45"] {
-        let output = lab(&[
-            "--headless",
-            "--duration",
-            duration,
-            "--locust",
-            "/nonexistent/locust",
-            "--out",
-            fresh_dir("none").1.to_str().unwrap(),
-        ]);
-        assert_eq!(
-            output.status.code(),
-            Some(3),
-            "{duration:?}: {}",
-            text(&output.stderr)
+        refused(
+            &[
+                "--headless",
+                "--duration",
+                duration,
+                "--locust",
+                "/nonexistent/locust",
+                "--out",
+                fresh_dir("none").1.to_str().unwrap(),
+            ],
+            3,
         );
     }
 }
@@ -563,13 +594,14 @@ fn durations_in_every_documented_form_are_accepted() {
 #[ignore = "needs locust"]
 fn the_fast_client_in_one_process_loads_every_server_and_is_recorded() {
     common::require("locust");
-    let (_scratch, out) = fresh_dir("fast");
-    let output = sweep("6", "3s", &out, &["--client", "fast", "--workers", "0"]);
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let Report {
+        _scratch,
+        out,
+        summary,
+        ..
+    } = sweep_ok("fast", "6", "3s", &["--client", "fast", "--workers", "0"]);
     // Both files are in the report: the fast one imports the lab's tasks.
     assert!(out.join("locustfile_fast.py").is_file() && out.join("locustfile.py").is_file());
-    let summary = read_json(&out.join("summary.json"));
     let step = &summary["steps"][0];
     assert_eq!(
         (step["client"].as_str(), step["workers"].as_u64()),
@@ -592,11 +624,12 @@ fn the_fast_client_in_one_process_loads_every_server_and_is_recorded() {
 
 #[test]
 fn the_fast_client_and_a_locustfile_exclude_each_other() {
-    let output = lab(&["--headless", "--client", "fast", "--locustfile", "x.py"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("cannot be used with"));
-    let output = lab(&["--headless", "--workers", "65"]);
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = refused(
+        &["--headless", "--client", "fast", "--locustfile", "x.py"],
+        2,
+    );
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    refused(&["--headless", "--workers", "65"], 2);
 }
 
 #[test]
@@ -605,50 +638,34 @@ fn a_killed_wine_lab_leaves_no_locust_process_behind() {
     common::require("locust");
     let (_scratch, out) = fresh_dir("killed");
     let mut child = Guarded(
-        Command::new(binary("wine-lab"))
-            .args([
-                "--headless",
-                "--users",
-                "4",
-                "--duration",
-                "60s",
-                "--workers",
-                "2",
-            ])
-            .arg("--out")
-            .arg(&out)
+        headless("4", "60s", &out)
+            .args(["--workers", "2"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     // The master and its two workers run.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut locust_pids = Vec::new();
-    while locust_pids.len() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "Locust never ran: {locust_pids:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        locust_pids = descendants_of(child.0.id());
-    }
+    let locust_pids = wait_for(Duration::from_secs(60), Duration::from_millis(200), || {
+        let pids = descendants_of(child.0.id());
+        if pids.len() >= 3 {
+            Ok(pids)
+        } else {
+            Err(format!("Locust never ran: {pids:?}"))
+        }
+    });
     // SIGKILL: wine-lab cannot stop anything itself; the kernel tells the
     // master (parent-death signal), which stops its workers.
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while locust_pids.iter().any(|&pid| alive(pid)) {
-        assert!(
-            Instant::now() < deadline,
-            "Locust outlived wine-lab: {:?}",
-            locust_pids
-                .iter()
-                .filter(|&&pid| alive(pid))
-                .collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(Duration::from_secs(20), Duration::from_millis(200), || {
+        let living: Vec<&u32> = locust_pids.iter().filter(|&&pid| alive(pid)).collect();
+        if living.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("Locust outlived wine-lab: {living:?}"))
+        }
+    });
 }
 
 /// A folder holding only a `python3` link to the real interpreter: a PATH
@@ -673,20 +690,10 @@ fn without_locust_wine_lab_installs_the_pinned_one_once_even_twice_at_once() {
     let bin = path_with_python_only(scratch.path());
     let cache = scratch.path().join("cache");
     let run = |name: &str| {
-        let mut command = Command::new(binary("wine-lab"));
+        // Enough requests for every target even on a busy machine.
+        let mut command = headless("8", "4s", &scratch.path().join(name));
         command
-            // Enough requests for every target even on a busy machine.
-            .args([
-                "--headless",
-                "--users",
-                "8",
-                "--duration",
-                "4s",
-                "--workers",
-                "0",
-            ])
-            .arg("--out")
-            .arg(scratch.path().join(name))
+            .args(["--workers", "0"])
             .env("PATH", &bin)
             .env("XDG_CACHE_HOME", &cache)
             .env_remove("WINE_LAB_LOCUST")
@@ -733,7 +740,7 @@ fn without_locust_wine_lab_installs_the_pinned_one_once_even_twice_at_once() {
         stderr.contains("using the Locust wine-lab installed in") && !stderr.contains("pip: "),
         "{stderr}"
     );
-    let summary = read_json(&scratch.path().join("again/summary.json"));
+    let summary = read_json(scratch.path().join("again/summary.json"));
     assert!(
         summary["locust_version"]
             .as_str()
@@ -789,11 +796,13 @@ fn without_python_the_installation_fails_with_exit_code_3() {
 #[ignore = "needs locust"]
 fn the_servers_own_figures_show_batch_64_cheapest_per_row() {
     common::require("locust");
-    let (_scratch, out) = fresh_dir("server-side");
-    let output = sweep("10", "5s", &out, &[]);
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let summary = read_json(&out.join("summary.json"));
+    let Report {
+        _scratch,
+        out,
+        stdout,
+        summary,
+        ..
+    } = sweep_ok("server-side", "10", "5s", &[]);
     let step = &summary["steps"][0];
     let sides = step["server_side"].as_array().unwrap();
     assert_eq!(sides.len(), TARGETS.len(), "{step}");

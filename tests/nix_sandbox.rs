@@ -42,7 +42,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use common::{read, read_json, root};
 
 /// Parallelism of the build and tests: what a 2-core Nix builder gives them.
 const CORES: &str = "2";
@@ -50,15 +50,6 @@ const CORES: &str = "2";
 const HOMELESS: &str = "/homeless-shelter";
 /// Longer than the release build on a loaded 2-core machine ever took.
 const TIMEOUT: Duration = Duration::from_secs(40 * 60);
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
 
 /// One derivation's source as `nix/sources.json` lists it.
 struct SourceSet {
@@ -68,7 +59,7 @@ struct SourceSet {
 
 impl SourceSet {
     fn named(name: &str) -> SourceSet {
-        let sources = read_json(&root().join("nix/sources.json"));
+        let sources = read_json("nix/sources.json");
         let list = |key: &str| -> Vec<String> {
             sources[name][key]
                 .as_array()
@@ -91,25 +82,9 @@ impl SourceSet {
     }
 }
 
-/// The files git tracks (a flake's source holds only those), relative to the root.
-fn tracked_files() -> Vec<String> {
-    let output = Command::new("git")
-        .args(["ls-files", "-z"])
-        .current_dir(root())
-        .output()
-        .expect("run git ls-files");
-    assert!(output.status.success(), "git ls-files: {output:?}");
-    String::from_utf8(output.stdout)
-        .expect("UTF-8 file names")
-        .split('\0')
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// `cargoTestFlags` of `nix/package.nix`, read from that file.
 fn cargo_test_flags() -> Vec<String> {
-    let text = fs::read_to_string(root().join("nix/package.nix")).expect("read nix/package.nix");
+    let text = read("nix/package.nix");
     let list = text
         .split("cargoTestFlags = [")
         .nth(1)
@@ -133,7 +108,7 @@ fn cargo_test_flags() -> Vec<String> {
 /// The `--profile` of the check phase: `checkType` of `nix/package.nix`, else
 /// buildType's "release"; none for "debug", as cargo-check-hook.sh passes none.
 fn check_profile() -> Option<String> {
-    let text = fs::read_to_string(root().join("nix/package.nix")).expect("read nix/package.nix");
+    let text = read("nix/package.nix");
     let check_type = text
         .lines()
         .map(str::trim)
@@ -228,7 +203,10 @@ impl Sandbox {
         let scratch = tempfile::tempdir().expect("create a scratch folder");
         let source = scratch.path().join("source");
         let mut copied = 0;
-        for file in tracked_files().iter().filter(|file| set.contains(file)) {
+        for file in common::tracked_files()
+            .iter()
+            .filter(|file| set.contains(file))
+        {
             let to = source.join(file);
             fs::create_dir_all(to.parent().unwrap()).expect("create folder");
             fs::copy(root().join(file), &to).unwrap_or_else(|e| {
@@ -362,33 +340,16 @@ impl Sandbox {
 }
 
 /// Starts `binary` with the environment an image of `deploy/images.json` sets,
-/// the model at `model`, on a free loopback port; returns it and its address.
-fn start_server(binary: &Path, api: &str, model: &Path) -> (common::Guarded, std::net::SocketAddr) {
-    use std::io::BufRead;
-    let mut child = Command::new(binary)
+/// the model at `model`, on a free loopback port.
+fn start_server(binary: &Path, api: &str, model: &Path) -> common::Server {
+    let mut command = Command::new(binary);
+    command
         .env_clear()
         .env("WINE_API", api)
         .env("WINE_HOST", "127.0.0.1")
         .env("WINE_PORT", "0")
-        .env("WINE_MODEL", model)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server root's wine-server");
-    let stderr = child.stderr.take().unwrap();
-    let guarded = common::Guarded(child);
-    let mut log = Vec::new();
-    for line in std::io::BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-    {
-        if let Some(rest) = line.split(" address=").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap_or_default();
-            return (guarded, addr.parse().expect("address in the start-up line"));
-        }
-        log.push(line);
-    }
-    panic!("the server root's wine-server exited before serving: {log:?}");
+        .env("WINE_MODEL", model);
+    common::Server::spawn(command)
 }
 
 #[test]
@@ -438,12 +399,11 @@ fn the_package_builds_and_passes_its_tests_from_exactly_its_nix_source() {
     );
     let reference = tempfile::tempdir().unwrap();
     let reference_model = reference.path().join("wine.model");
-    let output = Command::new(common::binary("wine-train"))
-        .arg("--out")
-        .arg(&reference_model)
-        .output()
-        .expect("run wine-train");
-    assert!(output.status.success(), "{output:?}");
+    common::run_ok(
+        Command::new(common::binary("wine-train"))
+            .arg("--out")
+            .arg(&reference_model),
+    );
     assert!(
         fs::read(&model).unwrap() == fs::read(&reference_model).unwrap(),
         "the model trained in the sandbox differs from `cargo run --bin wine-train`'s"
@@ -451,7 +411,7 @@ fn the_package_builds_and_passes_its_tests_from_exactly_its_nix_source() {
 
     // nix/images.nix's server root: the binary and the model at the paths of
     // deploy/images.json, serving each image's API from there.
-    let spec = read_json(&root().join("deploy/images.json"));
+    let spec = read_json("deploy/images.json");
     let server_root = sandbox.scratch.path().join("server-root");
     let at = |key: &str| server_root.join(spec[key].as_str().unwrap().trim_start_matches('/'));
     for (from, to) in [
@@ -463,13 +423,13 @@ fn the_package_builds_and_passes_its_tests_from_exactly_its_nix_source() {
     }
     for (tag, server) in spec["servers"].as_object().unwrap() {
         let api = server["api"].as_str().unwrap();
-        let (_server, addr) = start_server(&at("serverBinary"), api, &at("modelPath"));
+        let server = start_server(&at("serverBinary"), api, &at("modelPath"));
         let body = if api == "no-batch" {
             common::wine_body(1.0)
         } else {
             common::batch_body(2, 1.0)
         };
-        let response = common::post_json(addr, body.as_bytes());
+        let response = common::post_json(server.addr, body.as_bytes());
         assert_eq!(response.status, 200, "image {tag}: {}", response.text());
     }
 
@@ -518,7 +478,7 @@ fn clippy_and_rustfmt_pass_on_exactly_the_nix_source() {
 /// sandbox copy above would silently skip it.
 #[test]
 fn every_path_of_every_source_set_exists() {
-    let sources = read_json(&root().join("nix/sources.json"));
+    let sources = read_json("nix/sources.json");
     let mut named = BTreeSet::new();
     for (name, set) in sources
         .as_object()

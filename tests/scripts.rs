@@ -4,29 +4,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
 /// Tracked files starting with a bash or sh shebang.
 fn shell_scripts() -> Vec<String> {
-    let listed = Command::new("git")
-        .args(["ls-files", "-z"])
-        .current_dir(ROOT)
-        .output()
-        .expect("run git ls-files");
-    assert!(listed.status.success(), "git ls-files failed");
-    String::from_utf8(listed.stdout)
-        .expect("file names are UTF-8")
-        .split('\0')
-        .filter(|name| !name.is_empty())
+    common::tracked_files()
+        .into_iter()
         .filter(|name| {
-            let head = std::fs::read(Path::new(ROOT).join(name)).unwrap_or_default();
+            let head = std::fs::read(common::root().join(name)).unwrap_or_default();
             let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
             first.starts_with(b"#!") && (first.ends_with(b"bash") || first.ends_with(b"/sh"))
         })
-        .map(str::to_owned)
         .collect()
 }
 
@@ -43,21 +29,8 @@ fn shell_scripts_parse_and_pass_shellcheck() {
         );
     }
     for script in &scripts {
-        let parsed = Command::new("bash")
-            .args(["-n", script])
-            .current_dir(ROOT)
-            .status()
-            .expect("run bash -n");
-        assert!(parsed.success(), "bash -n {script} failed");
-        let checked = Command::new("shellcheck")
-            .arg(script)
-            .current_dir(ROOT)
-            .output()
-            .expect("run shellcheck");
-        assert!(
-            checked.status.success(),
-            "shellcheck {script}:\n{}",
-            String::from_utf8_lossy(&checked.stdout)
-        );
+        if let Err(error) = common::check_shell_script(&common::root().join(script)) {
+            panic!("{script} fails its checks:\n{error}");
+        }
     }
 }

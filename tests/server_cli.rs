@@ -11,15 +11,35 @@ use std::time::Duration;
 
 use common::{Server, binary, model_path, post_json, read_response, wine_body};
 
-/// Runs wine-server expecting it to fail at start-up; returns its stderr.
-fn failed_start(args: &[&str]) -> String {
-    let output = Command::new(binary("wine-server"))
+/// Runs one of the binaries (`wine-server`, `wine-train`) to completion with
+/// `args`; returns its exit code and what it wrote on stderr.
+fn run(name: &str, args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(binary(name))
         .args(args)
         .env_remove("RUST_LOG")
         .output()
-        .expect("run wine-server");
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    String::from_utf8(output.stderr).unwrap()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    (
+        output.status.code(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// Runs wine-server expecting it to fail at start-up; returns its stderr.
+fn failed_start(args: &[&str]) -> String {
+    let (code, stderr) = run("wine-server", args);
+    assert_eq!(code, Some(1), "{stderr}");
+    stderr
+}
+
+/// `wine-server --help`, with no settings in the environment.
+fn server_help() -> String {
+    let help = Command::new(binary("wine-server"))
+        .env_clear()
+        .arg("--help")
+        .output()
+        .unwrap();
+    String::from_utf8(help.stdout).unwrap()
 }
 
 /// [`failed_start`] of the no-batch API on loopback `port` with `model`, then `extra`.
@@ -107,12 +127,11 @@ fn zero_and_impossible_limits_are_refused_with_a_reason() {
         ("--header-read-timeout", "0s", "is not more than zero"),
         ("--body-read-timeout", "soon", "such as 30s, 500ms"),
     ] {
-        let output = Command::new(binary("wine-server"))
-            .args(["--api", "no-batch", "--port", "0", flag, value])
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {output:?}");
-        let stderr = String::from_utf8(output.stderr).unwrap();
+        let (code, stderr) = run(
+            "wine-server",
+            &["--api", "no-batch", "--port", "0", flag, value],
+        );
+        assert_eq!(code, Some(2), "{flag} {value}: {stderr}");
         assert!(
             stderr.contains(&format!("invalid value '{value}' for '{flag}"))
                 && stderr.contains(needle),
@@ -138,27 +157,9 @@ fn zero_and_impossible_limits_are_refused_with_a_reason() {
 /// reserves a 2 MiB stack), which binds root too, unlike RLIMIT_NPROC.
 #[test]
 fn more_threads_than_the_os_allows_is_a_one_line_error() {
-    let mut command = Command::new(binary("wine-server"));
-    command
-        .args(["--api", "no-batch", "--host", "127.0.0.1", "--port", "0"])
-        .arg("--model")
-        .arg(model_path())
-        .args(["--threads", "5000"])
-        .env_remove("RUST_LOG");
-    let limit = libc::rlimit {
-        rlim_cur: 2 << 30,
-        rlim_max: 2 << 30,
-    };
-    // SAFETY: setrlimit is async-signal-safe and touches only the child.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    let mut command = common::server_command("no-batch");
+    command.args(["--threads", "5000"]).env_remove("RUST_LOG");
+    common::limit(&mut command, libc::RLIMIT_AS, 2 << 30);
     let output = common::output_with_timeout(&mut command, Duration::from_secs(30));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -186,12 +187,8 @@ fn a_taken_port_is_a_one_line_error() {
 
 #[test]
 fn bad_flags_are_explained() {
-    let output = Command::new(binary("wine-server"))
-        .args(["--api", "batchy"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let (code, stderr) = run("wine-server", &["--api", "batchy"]);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("expected no-batch or with-batch"),
         "{stderr}"
@@ -201,25 +198,19 @@ fn bad_flags_are_explained() {
 #[test]
 fn settings_come_from_the_environment_too() {
     // The images configure the server with WINE_* variables only.
-    let mut child = Command::new(binary("wine-server"))
+    let mut command = Command::new(binary("wine-server"));
+    command
         .env("WINE_API", "with-batch")
         .env("WINE_HOST", "127.0.0.1")
         .env("WINE_PORT", "0")
-        .env("WINE_MODEL", model_path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let first = std::io::BufRead::lines(std::io::BufReader::new(stderr))
-        .next()
-        .unwrap()
-        .unwrap();
+        .env("WINE_MODEL", model_path());
+    let mut server = Server::spawn(command);
+    let first = &server.log()[0];
     assert!(
         first.contains("api=with-batch") && first.contains("address=127.0.0.1:"),
         "{first}"
     );
-    common::terminate(&child);
-    assert!(common::wait_with_timeout(&mut child, Duration::from_secs(5)).success());
+    assert!(server.stop().0.success());
 }
 
 #[test]
@@ -359,12 +350,8 @@ fn training_is_deterministic_and_reports_accuracy() {
 
 #[test]
 fn trainer_errors_are_clear() {
-    let output = Command::new(binary("wine-train"))
-        .args(["--out", "/nonexistent-dir/x.model"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let (code, stderr) = run("wine-train", &["--out", "/nonexistent-dir/x.model"]);
+    assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("cannot write /nonexistent-dir/x.model"),
         "{stderr}"
@@ -374,17 +361,16 @@ fn trainer_errors_are_clear() {
     let scratch = tempfile::tempdir().unwrap();
     let bad_csv = scratch.path().join("bad.csv");
     std::fs::write(&bad_csv, "a,b\n1,2\n").unwrap();
-    let output = Command::new(binary("wine-train"))
-        .args([
+    let (code, stderr) = run(
+        "wine-train",
+        &[
             "--out",
             "/tmp/unused.model",
             "--data",
             bad_csv.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+        ],
+    );
+    assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("header must be the 13 feature names"),
         "{stderr}"
@@ -395,16 +381,8 @@ fn trainer_errors_are_clear() {
 /// server's defaults and the locustfile's default port are copies of them.
 #[test]
 fn defaults_agree_with_the_image_definition() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let images: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("deploy/images.json")).unwrap())
-            .unwrap();
-    let help = Command::new(binary("wine-server"))
-        .env_clear()
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8(help.stdout).unwrap();
+    let images = common::read_json("deploy/images.json");
+    let help = server_help();
     let default_of = |flag: &str| -> String {
         let text = help
             .split(&format!("--{flag} <"))
@@ -416,7 +394,7 @@ fn defaults_agree_with_the_image_definition() {
     assert_eq!(default_of("port"), images["port"].to_string());
     assert_eq!(default_of("host"), images["host"].as_str().unwrap());
     assert_eq!(default_of("model"), images["modelPath"].as_str().unwrap());
-    let locustfile = std::fs::read_to_string(root.join("locustfile.py")).unwrap();
+    let locustfile = common::read("locustfile.py");
     assert!(
         locustfile.contains(&format!("http://{{service}}:{}", images["port"])),
         "locustfile.py's default URLs use the images' port"
@@ -430,12 +408,7 @@ fn client_limit_defaults_in_help_come_from_the_library() {
     use wine_lab::server::{
         DEFAULT_BODIES_IN_MEMORY, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
     };
-    let help = Command::new(binary("wine-server"))
-        .env_clear()
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8(help.stdout).unwrap();
+    let help = server_help();
     for (flag, default) in [
         ("header-read-timeout", DEFAULT_HEADER_READ_TIMEOUT),
         ("body-read-timeout", DEFAULT_BODY_READ_TIMEOUT),

@@ -1,5 +1,5 @@
 # Evaluates the flake at `root` (a path string) with the stand-in nixpkgs and
-# returns one system's outputs as plain data, for tests/nix.rs:
+# returns one system's outputs as plain data, for tests/nix/ (evaluate.rs):
 #
 #   nix-instantiate --eval --strict --json tests/nix/eval-flake.nix \
 #     --argstr root "$PWD" --argstr system x86_64-linux

@@ -1,19 +1,20 @@
 # A stand-in for Arion's eval-composition.nix (hercules-ci/arion 3534dd9,
 # src/nix/eval-composition.nix, which nixpkgs' arion.eval/build call:
-# pkgs/by-name/ar/arion/package.nix @ 258b3c1), for tests/nix.rs and the stand-in
-# pkgs.arion: the same arguments, and just the options arion-compose.nix sets,
-# with Arion's names. Modules get `lib` and their `_module.args` (a value set
-# with lib.mkDefault yields to one set plainly, as in the module system); an
-# unknown option or a value of the wrong type fails.
+# pkgs/by-name/ar/arion/package.nix @ 258b3c1), for tests/nix/ and the stand-in
+# pkgs.arion: of its arguments (`modules`, `pkgs`, `uid`, `hostNixStorePrefix`)
+# the two the flake passes, and just the options arion-compose.nix and
+# arion-workers.nix set, with Arion's names. Modules get `lib`, `config` and
+# their `_module.args` (a value set with lib.mkDefault yields to one set
+# plainly, as in the module system); an unknown option or a value of the wrong
+# type fails.
 #
-# The real modules also emit, per service, empty `environment`, `sysctls` and
-# `volumes`, and an `x-arion` section; the tests compare only the fields the
-# seed's compose file sets. The real output was compared by hand (docs/nix.md).
+# The real output also has, per service, empty `environment`, `sysctls` and
+# `volumes`, a `networks` and an `x-arion` section; the tests compare only the
+# fields the seed's compose file sets. The real output was compared by hand
+# (docs/nix.md).
 {
   modules ? [ ],
-  uid ? "0",
   pkgs,
-  hostNixStorePrefix ? "",
 }:
 let
   inherit (builtins)
@@ -57,7 +58,6 @@ let
     # The merged result, as the module system passes it (lazily: a module may
     # read another module's definitions, e.g. arion-workers.nix the locust image).
     inherit (result) config;
-    options = fail "the stand-in does not provide `options`";
   };
 
   # Every module, called with lib and the module arguments all modules define.
@@ -174,11 +174,7 @@ let
       fail "the composition has no services"
     else
       lib.genAttrs names (name: checkService name (catAttrs name defined));
-  composeAttrs = {
-    inherit services;
-    networks.default.name = projectName;
-    x-arion.project.name = projectName;
-  };
+  composeAttrs = { inherit services; };
   result = {
     config = {
       project.name = projectName;
@@ -190,5 +186,4 @@ let
     };
   };
 in
-assert isString uid && isString hostNixStorePrefix;
 result

@@ -1,4 +1,4 @@
-# A stand-in for the flake's nixpkgs input, for tests/nix.rs: `lib` and
+# A stand-in for the flake's nixpkgs input, for the `nix` test (tests/nix/): `lib` and
 # `legacyPackages` for the two systems the flake supports, holding only what
 # the flake calls (see stand-in-lib.nix and stand-in-pkgs.nix).
 let
@@ -6,7 +6,6 @@ let
 in
 {
   inherit lib;
-  outPath = "/nix/store/00000000000000000000000000000000-nixpkgs-stand-in";
   legacyPackages =
     lib.genAttrs
       [

@@ -1,24 +1,28 @@
-# A stand-in for one system's nixpkgs package set, for tests/nix.rs: only the
-# packages and builders this flake calls, each taking the arguments the real one
-# takes: closed where the real function's argument set is closed (a misspelt
-# argument fails, as it would on a user's machine), open where it has `...`.
+# A stand-in for one system's nixpkgs package set, for the `nix` test
+# (tests/nix/): only the packages and builders the flake's files ask for.
 # Nothing is built: a "derivation" is a record of what it was called with.
 #
-# Read (nixpkgs, through the code index; the pinned revision b51242d itself was
-# not available, so these are the revisions the index holds):
-# - rust/build-rust-package/default.nix @ 00ed845 (buildRustPackage);
-# - trivial-builders/default.nix @ 00ee9b6 (writeShellApplication,
-#   symlinkJoin, linkFarm, writeText, runCommand);
+# Each builder takes what the real one takes: open (`...`) where the real
+# argument set is open; where it is closed, only the arguments the flake
+# passes, each one the real function takes, so a misspelt one fails as it
+# would on a user's machine (an argument the flake does not pass yet fails
+# too: add it after reading the real function). Read in nixpkgs through the
+# code index (the pinned revision b51242d itself was not available, so these
+# are the revisions the index holds):
+# - build-support/rust/build-rust-package/default.nix @ 00ed845;
+# - build-support/trivial-builders/default.nix @ 00ee9b6 (runCommand,
+#   writeText, writeShellApplication, symlinkJoin, linkFarm);
+# - build-support/docker/default.nix @ 34b7a30 (buildLayeredImage passes its
+#   arguments to streamLayeredImage, whose argument set is closed; the
+#   arguments below are also in the newer manual,
+#   doc/build-helpers/images/dockertools.section.md @ 0148e16). `config` goes
+#   verbatim into the image config (`builtins.toJSON { inherit config; ... }`),
+#   so its Healthcheck is Docker's (Test, Interval/Timeout/StartPeriod in ns,
+#   Retries);
+# - build-support/mkshell/default.nix @ 07c9134 (open);
 # - by-name/ar/arion/package.nix @ 258b3c1 (arion.eval, arion.build);
-# - by-name/sk/skopeo/package.nix @ 044b684 and by-name/gz/gzip/package.nix
-#   @ d38cd33 (packages with bin/skopeo, bin/gzip);
-# - docker/default.nix: only an old revision (0000bf7) and a fork's newer
-#   streamLayeredImage; the argument list below is that fork's, plus
-#   buildLayeredImage's own `compressor` and `meta`. Not verified at the pin.
-#   `config` is open in every revision read: docker/default.nix @ 34b7a30 writes
-#   it verbatim into the image config (`builtins.toJSON { inherit config; ... }`)
-#   and itself sets `config.User = "<uid>:<gid>"`, as nix/images.nix does; its
-#   Healthcheck is Docker's (Test, Interval/Timeout/StartPeriod in ns, Retries).
+# - by-name/sk/skopeo/package.nix @ 044b684 (meta.mainProgram "skopeo") and
+#   by-name/gz/gzip/package.nix @ d38cd33 (bin/gzip).
 { lib, system }:
 let
   inherit (builtins)
@@ -81,125 +85,87 @@ let
 
   package = name: mkDrv "package" name { } { meta.mainProgram = name; };
 
-  buildLayeredImage =
-    args@{
-      name,
-      tag ? null,
-      fromImage ? null,
-      contents ? [ ],
-      config ? { },
-      architecture ? null,
-      created ? "1970-01-01T00:00:01Z",
-      uid ? 0,
-      gid ? 0,
-      uname ? "root",
-      gname ? "root",
-      maxLayers ? 100,
-      extraCommands ? "",
-      fakeRootCommands ? "",
-      enableFakechroot ? false,
-      includeStorePaths ? true,
-      passthru ? { },
-      meta ? { },
-      compressor ? "gz",
-    }:
-    assert maxLayers > 1 || fail "buildLayeredImage: maxLayers must be greater than 1";
-    mkDrv "docker-image" "${name}.tar.gz" args { };
-
+  # trivial-builders: `writeTextFile { inherit name text; }`; the real one also
+  # takes (with a warning) what converts to a string.
   writeText =
     name: text:
     assert isString text || fail "writeText: text must be a string";
     mkDrv "text" name { inherit text; } { inherit text; };
 
-  rustPlatform = {
-    # pkgs/build-support/rust/build-rust-package/default.nix @ 00ed845: open
-    # (`...`, the rest goes to stdenv.mkDerivation); one of cargoHash,
-    # cargoVendorDir or cargoLock must be set.
-    buildRustPackage =
-      args@{
-        src ? null,
-        cargoLock ? null,
-        cargoVendorDir ? null,
-        ...
-      }:
-      assert
-        cargoLock != null || cargoVendorDir != null || args ? cargoHash
-        || fail "buildRustPackage: cargoHash, cargoVendorDir, or cargoLock must be set";
-      assert cargoLock == null || requirePath "cargoLock.lockFile" cargoLock.lockFile != null;
-      mkDrv "rust-package" (args.name or "${args.pname}-${args.version}") args {
-        inherit src;
-        inherit (args) version;
-        cargoDeps = mkDrv "cargo-vendor" "cargo-vendor-dir" { inherit cargoLock; } { };
-      };
-
-    cargoSetupHook = mkDrv "hook" "cargo-setup-hook.sh" { } { };
-  };
-
-  # Open: every other attribute becomes an environment variable.
-  stdenv.mkDerivation =
-    args: mkDrv "derivation" (args.name or "${args.pname}-${args.version}") args { };
-
-  runtimeShell = "${package "bash"}/bin/bash";
+  # The composition of Arion's eval-composition.nix (stand-in-arion.nix).
+  arionEval = args: import ./stand-in-arion.nix ({ inherit pkgs; } // args);
 
   pkgs = {
-    inherit
-      lib
-      system
-      stdenv
-      rustPlatform
-      writeText
-      ;
+    inherit lib writeText;
+
+    # Open: every other attribute becomes an environment variable.
+    stdenv.mkDerivation =
+      args: mkDrv "derivation" (args.name or "${args.pname}-${args.version}") args { };
+
+    rustPlatform = {
+      # Open (`...`, the rest goes to stdenv.mkDerivation); the real one asserts
+      # that one of cargoHash, cargoVendorDir or cargoLock is set, and vendors
+      # cargoLock's lockFile (importCargoLock reads it).
+      buildRustPackage =
+        args@{
+          src ? null,
+          cargoLock ? null,
+          cargoVendorDir ? null,
+          ...
+        }:
+        assert
+          cargoLock != null || cargoVendorDir != null || args ? cargoHash
+          || fail "buildRustPackage: cargoHash, cargoVendorDir, or cargoLock must be set";
+        assert cargoLock == null || isPath (requirePath "cargoLock.lockFile" cargoLock.lockFile);
+        mkDrv "rust-package" (args.name or "${args.pname}-${args.version}") args {
+          inherit src;
+          inherit (args) version;
+          cargoDeps = mkDrv "cargo-vendor" "cargo-vendor-dir" { inherit cargoLock; } { };
+        };
+
+      cargoSetupHook = mkDrv "hook" "cargo-setup-hook.sh" { } { };
+    };
 
     runCommand =
       name: env: script:
       mkDrv "run-command" name (env // { buildCommand = script; }) { };
 
+    # Open; the real one takes `name`, or `pname` and `version`.
     symlinkJoin =
       args@{
-        name ? "${args.pname}-${args.version}",
+        name,
         paths,
-        stripPrefix ? "",
-        preferLocalBuild ? true,
-        allowSubstitutes ? false,
-        postBuild ? "",
-        failOnMissing ? stripPrefix == "",
         ...
       }:
       mkDrv "symlink-join" name args { };
 
     linkFarm =
       name: entries:
-      assert isAttrs entries || isList entries || fail "linkFarm: entries";
+      assert
+        isAttrs entries || isList entries || fail "linkFarm entries must be either attrs or a list!";
       mkDrv "link-farm" name { inherit entries; } { };
 
-    # pkgs/build-support/trivial-builders/default.nix @ 00ee9b6: closed; the
-    # script is written exactly as below (its build runs `bash -n` on it, and
-    # passthru.tests.shellcheck runs shellcheck; tests/nix.rs runs both).
+    # The script is written exactly as the real function writes it with these
+    # arguments (bashOptions and inheritPath left at their defaults). Its build
+    # runs `bash -n` on it and passthru.tests.shellcheck runs shellcheck;
+    # tests/nix/scripts.rs runs both. The real one names the script's
+    # meta.mainProgram after it (writeTextFile's destination /bin/<name>).
     writeShellApplication =
       args@{
         name,
         text,
         runtimeInputs ? [ ],
-        runtimeEnv ? null,
-        meta ? { },
-        passthru ? { },
-        checkPhase ? null,
-        excludeShellChecks ? [ ],
-        extraShellCheckFlags ? [ ],
-        bashOptions ? [
+      }:
+      let
+        bashOptions = [
           "errexit"
           "nounset"
           "pipefail"
-        ],
-        derivationArgs ? { },
-        inheritPath ? true,
-      }:
-      assert
-        runtimeEnv == null || fail "writeShellApplication: runtimeEnv is not rendered by the stand-in";
+        ];
+        runtimeShell = "${package "bash"}/bin/bash";
+      in
       mkDrv "shell-application" name args {
-        meta = meta // {
-          mainProgram = name;
-        };
+        meta.mainProgram = name;
         script = ''
           #!${runtimeShell}
           ${concatStringsSep "\n" (map (option: "set -o ${option}") bashOptions)}
@@ -208,7 +174,7 @@ let
           if runtimeInputs != [ ] then
             ''
 
-              export PATH="${lib.makeBinPath runtimeInputs}${if inheritPath then ":$PATH" else ""}"
+              export PATH="${lib.makeBinPath runtimeInputs}:$PATH"
             ''
           else
             ""
@@ -219,33 +185,37 @@ let
         '';
       };
 
-    # Open (mkshell/default.nix @ 07c9134: `...` goes to stdenv.mkDerivation).
     mkShell = args: mkDrv "shell" (args.name or "nix-shell") args { };
 
     dockerTools = {
-      inherit buildLayeredImage;
-      streamLayeredImage = buildLayeredImage;
+      buildLayeredImage =
+        args@{
+          name,
+          tag ? null,
+          contents ? [ ],
+          config ? { },
+          created ? "1970-01-01T00:00:01Z",
+          extraCommands ? "",
+        }:
+        mkDrv "docker-image" "${baseNameOf name}.tar.gz" args { };
       fakeNss = mkDrv "package" "fake-nss" { } { };
     };
 
     python3Packages.locust = package "locust";
 
-    # pkgs/by-name/ar/arion/package.nix @ 258b3c1: eval and build pass this
-    # pkgs and every argument on to Arion's eval-composition.nix.
+    # eval and build pass this pkgs and every argument on to Arion's
+    # eval-composition.nix; build is its config.out.dockerComposeYaml.
     arion = package "arion" // {
-      eval = args@{ ... }: import ./stand-in-arion.nix ({ inherit pkgs; } // args);
+      eval = args@{ ... }: arionEval args;
       build =
         args@{ ... }:
-        writeText "docker-compose.yaml"
-          (import ./stand-in-arion.nix ({ inherit pkgs; } // args)).config.out.dockerComposeYamlText;
+        writeText "docker-compose.yaml" (arionEval args).config.out.dockerComposeYamlText;
     };
 
     makeWrapper = mkDrv "hook" "make-wrapper-hook" { } { };
     docker-client = package "docker";
     docker-compose = package "docker-compose";
-    # pkgs/by-name/sk/skopeo/package.nix @ 044b684: meta.mainProgram "skopeo".
     skopeo = package "skopeo";
-    # pkgs/by-name/gz/gzip/package.nix @ d38cd33: bin/gzip.
     gzip = package "gzip";
     cargo = package "cargo";
     rustc = package "rustc";

@@ -112,28 +112,22 @@ fn body(name: &str) -> Option<Vec<u8>> {
 
 /// One parse of `bytes` (a `body_name` body) by `reader`; `None` if it rejects it.
 fn parse(reader: &str, body_name: &str, bytes: &[u8]) -> Option<Parsed> {
-    let one = body_name == "no-batch";
-    match (reader, one) {
+    match (reader, body_name == "no-batch") {
         ("ours", true) => Wine::parse_fast(bytes).map(|w| Parsed::One(w.0)),
         ("ours", false) => WineBatch::parse_fast(bytes).map(|b| Parsed::Rows(b.0)),
-        ("serde_json", true) => serde_json::from_slice::<NamedWine>(bytes)
-            .ok()
-            .map(|w| Parsed::One(w.features())),
-        ("serde_json", false) => serde_json::from_slice::<Batches>(bytes)
-            .ok()
-            .map(|b| Parsed::Rows(b.batches)),
-        ("sonic-rs", true) => sonic_rs::from_slice::<NamedWine>(bytes)
-            .ok()
-            .map(|w| Parsed::One(w.features())),
-        ("sonic-rs", false) => sonic_rs::from_slice::<Batches>(bytes)
-            .ok()
-            .map(|b| Parsed::Rows(b.batches)),
-        ("simd-json", true) => simd_json::serde::from_slice::<NamedWine>(&mut bytes.to_vec())
-            .ok()
-            .map(|w| Parsed::One(w.features())),
-        ("simd-json", false) => simd_json::serde::from_slice::<Batches>(&mut bytes.to_vec())
-            .ok()
-            .map(|b| Parsed::Rows(b.batches)),
+        (_, true) => parse_serde::<NamedWine>(reader, bytes).map(|w| Parsed::One(w.features())),
+        (_, false) => parse_serde::<Batches>(reader, bytes).map(|b| Parsed::Rows(b.batches)),
+    }
+}
+
+/// One parse of `bytes` into `T` by one of the serde front ends; `None` if it
+/// rejects them, or if `reader` names none.
+fn parse_serde<T: serde::de::DeserializeOwned>(reader: &str, bytes: &[u8]) -> Option<T> {
+    match reader {
+        "serde_json" => serde_json::from_slice(bytes).ok(),
+        "sonic-rs" => sonic_rs::from_slice(bytes).ok(),
+        // It parses in place: the copy of the body is part of its cost.
+        "simd-json" => simd_json::serde::from_slice(&mut bytes.to_vec()).ok(),
         _ => None,
     }
 }
