@@ -333,13 +333,16 @@ let
     ];
   };
 
+  # A Deployment or Service is named and labelled as its compose service.
+  metadataOf = service: {
+    inherit (service) name;
+    labels = labels service.name;
+  };
+
   deployment = service: {
     apiVersion = "apps/v1";
     kind = "Deployment";
-    metadata = {
-      inherit (service) name;
-      labels = labels service.name;
-    };
+    metadata = metadataOf service;
     spec = {
       replicas = if service.isWorker then workerReplicas else 1;
       selector.matchLabels = labels service.name;
@@ -374,10 +377,7 @@ let
   kubernetesService = service: {
     apiVersion = "v1";
     kind = "Service";
-    metadata = {
-      inherit (service) name;
-      labels = labels service.name;
-    };
+    metadata = metadataOf service;
     spec = {
       selector = labels service.name;
       ports = map (port: {

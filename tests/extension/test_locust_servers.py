@@ -47,6 +47,14 @@ def reading(at=0.0, **kwargs):
     return ext.parse_metrics(metrics(**kwargs), at)
 
 
+def served(requests, at, cpu, start):
+    """A reading of a server that answered `requests` one-row requests, each
+    under 10 µs, by time `at`, having used `cpu` seconds since `start`."""
+    return reading(
+        at=at, requests=requests, rows=requests, buckets=[(1e-5, requests)], cpu=cpu, start=start
+    )
+
+
 class Parsing(unittest.TestCase):
     def test_reads_the_predict_route_only(self):
         got = reading(
@@ -119,34 +127,24 @@ class Arithmetic(unittest.TestCase):
 class Rows(unittest.TestCase):
     def test_a_server_started_before_the_window_counts_from_its_first_reading(self):
         row = ext.Row("batch-1", "10.0.0.2", "batch-1")
-        row.update(
-            reading(at=1, requests=50, rows=50, buckets=[(1e-5, 50)], cpu=1.0, start=10), 100
-        )
-        row.update(
-            reading(at=3, requests=80, rows=80, buckets=[(1e-5, 80)], cpu=1.1, start=10), 100
-        )
+        row.update(served(50, at=1, cpu=1.0, start=10), 100)
+        row.update(served(80, at=3, cpu=1.1, start=10), 100)
         figures = row.figures(window_began=1)
         self.assertEqual(figures.requests, 30)
         self.assertAlmostEqual(figures.requests_per_s, 15)
 
     def test_a_server_started_within_the_window_counts_from_zero(self):
         row = ext.Row("batch-1", "10.0.0.2", "batch-1")
-        row.update(reading(at=5, requests=7, rows=7, buckets=[(1e-5, 7)], cpu=0.1, start=150), 100)
+        row.update(served(7, at=5, cpu=0.1, start=150), 100)
         self.assertEqual(row.figures(window_began=1).requests, 7)
 
     def test_a_restart_keeps_what_was_counted_before(self):
         row = ext.Row("no-batch", "10.0.0.3", "no-batch")
-        row.update(
-            reading(at=1, requests=10, rows=10, buckets=[(1e-5, 10)], cpu=1.0, start=10), 100
-        )
-        row.update(
-            reading(at=2, requests=40, rows=40, buckets=[(1e-5, 40)], cpu=1.3, start=10), 100
-        )
+        row.update(served(10, at=1, cpu=1.0, start=10), 100)
+        row.update(served(40, at=2, cpu=1.3, start=10), 100)
         # Killed and started again: its counters begin anew.
-        row.update(reading(at=3, requests=5, rows=5, buckets=[(1e-5, 5)], cpu=0.05, start=200), 100)
-        row.update(
-            reading(at=4, requests=15, rows=15, buckets=[(1e-5, 15)], cpu=0.15, start=200), 100
-        )
+        row.update(served(5, at=3, cpu=0.05, start=200), 100)
+        row.update(served(15, at=4, cpu=0.15, start=200), 100)
         figures = row.figures(window_began=1)
         self.assertEqual(figures.requests, 30 + 15)
         self.assertAlmostEqual(figures.cpu_us_per_request, (0.3 + 0.15) / 45 * 1e6)
