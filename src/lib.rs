@@ -14,12 +14,14 @@
 //! - [`server`]: serving an API until a stop signal, draining in-flight requests.
 //! - [`lab`]: the main job: the four servers and Locust, interactive or as a latency report.
 //! - [`duration`]: durations on the command line, one parser for both binaries.
+//! - [`http_client`]: the one HTTP client: a bounded `GET` to a server on this machine.
 //! - [`logging`]: the binaries' log set-up.
 
 pub mod api;
 pub mod dataset;
 pub mod duration;
 pub mod features;
+pub mod http_client;
 pub mod lab;
 pub mod logging;
 pub mod metrics;

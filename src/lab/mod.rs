@@ -22,21 +22,19 @@
 //!   which `locust_servers.py`, Locust's Servers tab, read from its
 //!   `/metrics` and wrote beside Locust's CSV.
 //! - `report/`: the report's data and its renderings (text, CSV, HTML, chart).
-//! - `http.rs`: the one HTTP client, for Locust's web UI.
 //!
 //! A run flows down that list: [`run`] finds Locust, the mode starts the
 //! servers, writes the files Locust loads and runs Locust (once in the web
 //! mode, once a step in the sweep), and the sweep turns each step's measures
 //! into the report. Imports run down that list too: the modes use the
 //! folders below them, `report/` uses `measure/`, which uses `servers/`, and
-//! all may use `options.rs`, `error.rs` and `http.rs`, which use nothing of
+//! all may use `options.rs` and `error.rs`, which use nothing of
 //! the lab.
 //!
 //! Only the names below leave the lab: what the `wine-lab` binary runs it
 //! with, and what the tests check it against.
 
 mod error;
-mod http;
 mod locust;
 mod measure;
 mod options;

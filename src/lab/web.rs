@@ -8,10 +8,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::error::LabError;
-use super::http;
 use super::locust::{self, Locust, LocustFiles};
 use super::options::{LabOptions, WebOptions};
 use super::servers::{LabServers, LocalStack};
+use crate::http_client as http;
 
 /// How long Locust may take to open its web UI.
 const WEB_UI_TIMEOUT: Duration = Duration::from_secs(60);

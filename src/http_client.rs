@@ -1,8 +1,9 @@
-//! The lab's one HTTP client, for what it asks of the processes it started on
-//! this machine: each server's `GET /metrics`, and Locust's web UI, asked how
-//! many workers have joined. hyper's HTTP/1.1 client (the HTTP stack the
-//! servers run), one request per connection, bounded in time and in size;
-//! whatever the other end sends comes back as an error, never a panic.
+//! The crate's one HTTP client, for what the binaries ask of servers on this
+//! machine: `wine-server healthcheck` (the images' HEALTHCHECK) asks the
+//! server for `GET /`, and `wine-lab` asks Locust's web UI how many workers
+//! have joined. hyper's HTTP/1.1 client (the HTTP stack the servers run), one
+//! request per connection, bounded in time and in size; whatever the other
+//! end sends comes back as an error, never a panic.
 
 use std::io;
 use std::time::Duration;
@@ -12,27 +13,24 @@ use axum::http::{Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-/// The largest answer read: a server's `/metrics` is about 10 kB, Locust's
+/// The largest answer read: a server's greeting is under 100 bytes, Locust's
 /// `/stats/requests` a few kB.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// `GET http://{host}:{port}{path}`: the body of a `200 OK` answer as text,
 /// or why there is none (no connection, another status, more than
 /// [`MAX_BODY_BYTES`], not UTF-8, or no answer within `timeout`).
-pub(crate) async fn get_text(
-    host: &str,
-    port: u16,
-    path: &str,
-    timeout: Duration,
-) -> io::Result<String> {
+pub async fn get_text(host: &str, port: u16, path: &str, timeout: Duration) -> io::Result<String> {
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
     let url = format!("http://{authority}{path}");
-    match tokio::time::timeout(timeout, get(host, port, &authority, path, &url)).await {
-        Ok(result) => result,
+    match tokio::time::timeout(timeout, get(host, port, &authority, path)).await {
+        Ok(result) => {
+            result.map_err(|error| io::Error::new(error.kind(), format!("GET {url}: {error}")))
+        }
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!("GET {url} took over {timeout:?}"),
@@ -40,8 +38,8 @@ pub(crate) async fn get_text(
     }
 }
 
-/// [`get_text`] without its timeout.
-async fn get(host: &str, port: u16, authority: &str, path: &str, url: &str) -> io::Result<String> {
+/// [`get_text`] without its timeout, nor the URL in its errors.
+async fn get(host: &str, port: u16, authority: &str, path: &str) -> io::Result<String> {
     let stream = TcpStream::connect((host, port)).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -59,10 +57,7 @@ async fn get(host: &str, port: u16, authority: &str, path: &str, url: &str) -> i
                 .await
                 .map_err(io::Error::other)
         }
-        Ok(response) => Err(io::Error::other(format!(
-            "GET {url} answered {}",
-            response.status()
-        ))),
+        Ok(response) => Err(io::Error::other(format!("answered {}", response.status()))),
         Err(error) => Err(error),
     };
     driver.abort();
@@ -113,7 +108,7 @@ mod tests {
         let error = get_text("127.0.0.1", port, "/metrics", WAIT).await;
         let error = error.unwrap_err().to_string();
         assert!(
-            error.ends_with("/metrics answered 404 Not Found"),
+            error.ends_with("/metrics: answered 404 Not Found"),
             "{error}"
         );
 
