@@ -28,11 +28,18 @@ addresses (replicas under Docker Swarm's DNS round-robin, or Compose's --scale)
 gets a row per address. A server that cannot be read keeps its row, with the
 reason; the others go on.
 
+It also makes Locust stop cleanly when the stack stops: SIGINT (the images'
+stop signal) reaches Locust's main greenlet, so its reports are written, and a
+server's answer saying it is stopping stops the test, so a stop of the stack
+fails no request ("Stopping" below).
+
 Only Locust's documented extension points are used (Locust 2.47, locust/web.py
 and examples/extend_web_ui.py): the events init_command_line_parser, init,
-test_start, test_stop, reset_stats and quit; a blueprint on the web UI's Flask
+test_start, test_stop, reset_stats, request and quit; custom messages from
+workers to the master; a blueprint on the web UI's Flask
 app, and an after_request hook adding "extended_stats" to /stats/requests; the
-template_args "extended_tabs", "extended_tables" and "extended_csv_files".
+template_args "extended_tabs", "extended_tables" and "extended_csv_files";
+and gevent's signal_handler, as Locust's main.py uses it for SIGTERM.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import logging
 import math
 import os
 import re
+import signal
 import socket
 import time
 import urllib.error
@@ -51,6 +59,7 @@ from dataclasses import dataclass, field, fields, replace
 from urllib.parse import urlsplit
 
 import gevent
+import greenlet
 import psutil
 from flask import Blueprint, make_response, request
 from locust import events
@@ -637,16 +646,95 @@ def _arguments(parser, **_kwargs):
 
 @events.init.add_listener
 def _init(environment, runner=None, web_ui=None, **_kwargs):
+    interrupt_the_main_greenlet()
+    stop = StopBeforeTheServers(environment)
     if not isinstance(runner, WorkerRunner):  # workers: the master reads the servers
-        ServersView(environment, web_ui)
+        ServersView(environment, web_ui, stop)
+
+
+# ---------------------------------------------------------------------------
+# Stopping: Locust before the servers, and always on its stop signal
+#
+# The stack's images stop Locust with SIGINT (Locust writes its --html report
+# only then, deploy/images.json). Python raises the KeyboardInterrupt in
+# whichever greenlet runs when the signal lands, and Locust 2.47's stats,
+# history and CSV-writer greenlets catch it and end quietly (stats.py,
+# stats_printer/stats_history/StatsCSV.stats_writer): then nobody stops, and
+# Docker kills Locust 10 s later with its report unwritten. Seen in 4 of 6
+# `docker stop`s of a busy stack. Raised in the main greenlet instead, it
+# reaches Locust's own handler in main.py, which writes every report and quits.
+#
+# Compose stops the servers before Locust (each server `links` to it), so the
+# users would fail every request between the two. A stopping server says so in
+# each answer (STOPPING_HEADER, src/server/stopping.rs) and serves on until
+# requests stop; on the first such answer, Locust stops the test.
+
+#: The answer header of a server that got its stop signal.
+STOPPING_HEADER = "wine-server-stopping"
+
+#: The message a worker sends its master when a server says it is stopping.
+STOP_MESSAGE = "wine_lab_servers_stopping"
+
+
+def interrupt_the_main_greenlet():
+    """SIGINT raises KeyboardInterrupt in Locust's main greenlet, never in
+    another one that would swallow it. Returns gevent's handler (its cancel()
+    gives SIGINT back), or None when not called from the main greenlet."""
+    main = greenlet.getcurrent()
+    if main.parent is not None:  # not loaded by Locust's main(): leave SIGINT alone
+        return None
+    return gevent.signal_handler(signal.SIGINT, main.throw, KeyboardInterrupt)
+
+
+class StopBeforeTheServers:
+    """Stops the test when a server answers that it is stopping, so that a
+    stop of the stack counts no failure."""
+
+    def __init__(self, environment) -> None:
+        self.environment = environment
+        #: The first stopping server's answer seen during this test, if any.
+        self.seen: str | None = None
+        environment.events.request.add_listener(self._request)
+        environment.events.test_start.add_listener(self._test_start)
+        runner = environment.runner
+        if runner is not None and not isinstance(runner, WorkerRunner):
+            runner.register_message(STOP_MESSAGE, self._from_worker)
+
+    def _test_start(self, **_kwargs) -> None:
+        self.seen = None
+
+    def _request(self, response=None, name=None, **_kwargs) -> None:
+        headers = getattr(response, "headers", None)
+        if self.seen is not None or not headers or not headers.get(STOPPING_HEADER):
+            return
+        self.seen = f"{name} ({getattr(response, 'url', '?')})"
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(STOP_MESSAGE, self.seen)
+        else:
+            self._stop(self.seen)
+
+    def _from_worker(self, msg, **_kwargs) -> None:
+        if self.seen is None:
+            self.seen = str(msg.data)
+            self._stop(self.seen)
+
+    def _stop(self, server: str) -> None:
+        runner = self.environment.runner
+        if runner.state in ("spawning", "running"):
+            logger.warning(
+                "%s is stopping: stopping the test, so the stop fails no request", server
+            )
+            gevent.spawn(runner.stop)  # not from a user's greenlet, which stop() kills
 
 
 class ServersView:
     """The servers' table over Locust's tests: read while one runs, shown on
     the page and in its CSV, and printed and written at the end."""
 
-    def __init__(self, environment, web_ui) -> None:
+    def __init__(self, environment, web_ui, stop: StopBeforeTheServers) -> None:
         self.environment = environment
+        self.stop = stop
         self.servers = Servers(self._targets())
         self.loop: gevent.Greenlet | None = None
         self.process = psutil.Process()
@@ -708,7 +796,11 @@ class ServersView:
         return [note for note in (lesson(table, locust), resolution(buckets)) if note]
 
     def _quit(self, **_kwargs) -> None:
-        if isinstance(self.environment.runner, MasterRunner) and self.servers.rows:
+        if (
+            isinstance(self.environment.runner, MasterRunner)
+            and self.servers.rows
+            and self.stop.seen is None  # the servers are gone by now
+        ):
             # Quitting, a master fires test_stop before its workers have
             # stopped (Locust 2.47, runners.py MasterRunner.quit): read again.
             self.servers.scrape()

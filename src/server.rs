@@ -5,6 +5,7 @@
 mod accept;
 mod body_guard;
 mod memory;
+mod stopping;
 mod timing;
 
 use std::io;
@@ -26,6 +27,8 @@ use crate::metrics::{CpuScope, ServerMetrics};
 use crate::model::WineModel;
 use accept::{AcceptErrors, Next};
 use body_guard::BodyGuard;
+use stopping::{Announce, Stopping};
+pub use stopping::{LINGER_LIMIT, QUIET, STOPPING_HEADER};
 use timing::Timed;
 
 /// How long in-flight requests may take to finish after a stop signal before
@@ -222,12 +225,16 @@ pub async fn serve_with_limits(
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         );
     }
+    let stopping = Stopping::default();
     let service = Timed::new(
-        BodyGuard::new(
-            router,
-            options.max_body_bytes,
-            max_body_memory,
-            limits.body_read_timeout,
+        Announce::new(
+            BodyGuard::new(
+                router,
+                options.max_body_bytes,
+                max_body_memory,
+                limits.body_read_timeout,
+            ),
+            stopping.clone(),
         ),
         metrics,
     );
@@ -238,9 +245,9 @@ pub async fn serve_with_limits(
     let connections = GracefulShutdown::new();
     let trimmer = tokio::spawn(memory::return_freed_memory(stop.clone()));
     let mut accept_errors = AcceptErrors::default();
-    loop {
+    let mut accept = async |until: &mut (dyn Future<Output = ()> + Unpin)| loop {
         let accepted = tokio::select! {
-            () = stop.cancelled() => break,
+            () = &mut *until => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -256,13 +263,16 @@ pub async fn serve_with_limits(
             Err(error) => {
                 if accept_errors.record(&error) == Next::Pause {
                     tokio::select! {
-                        () = stop.cancelled() => break,
+                        () = &mut *until => break,
                         () = tokio::time::sleep(accept::RETRY_AFTER) => {}
                     }
                 }
             }
         }
-    }
+    };
+    accept(&mut std::pin::pin!(stop.cancelled())).await;
+    stopping.begin();
+    accept(&mut std::pin::pin!(stopping.until_quiet())).await;
     drop(listener);
     trimmer.abort();
     tokio::select! {
@@ -272,6 +282,13 @@ pub async fn serve_with_limits(
             Ok(())
         }
     }
+}
+
+/// What a server does once told to stop, as its log says it.
+fn stopping_plan() -> String {
+    format!(
+        "serving on, each answer saying it is stopping, until no request came for {QUIET:?} ({LINGER_LIMIT:?} at most), then finishing open requests"
+    )
 }
 
 /// SIGTERM (`docker stop`) and SIGINT (Ctrl-C), caught from the moment this
@@ -295,8 +312,8 @@ impl StopSignals {
     /// Resolves on the next SIGTERM or SIGINT.
     pub async fn next(&mut self) {
         tokio::select! {
-            _ = self.terminate.recv() => info!("SIGTERM received: finishing open requests"),
-            _ = self.interrupt.recv() => info!("SIGINT received: finishing open requests"),
+            _ = self.terminate.recv() => info!("SIGTERM received: {}", stopping_plan()),
+            _ = self.interrupt.recv() => info!("SIGINT received: {}", stopping_plan()),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
@@ -271,6 +271,85 @@ fn sigterm_and_sigint_stop_promptly() {
             started.elapsed()
         );
     }
+}
+
+/// After its stop signal a server serves on, each answer saying it is stopping
+/// (so the lab's Locust stops its users before the server goes, and the stop
+/// fails no request), and exits once requests stop coming: a client keeps
+/// sending for 1 s after SIGTERM, on its keep-alive connection and on new ones,
+/// every answer is a 200 with `wine-server-stopping: 1`, and the server exits
+/// within about a quiet spell (250 ms) of the last one.
+/// One `POST /predict` on a connection kept open, its answer read by its
+/// Content-Length (the shared helpers ask for `Connection: close`).
+fn exchange_kept_alive(stream: &mut TcpStream, body: &str) -> common::Response {
+    write!(
+        stream,
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut raw = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "closed: {raw:?}");
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+        raw.extend_from_slice(line.as_bytes());
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut content = vec![0; length];
+    reader.read_exact(&mut content).unwrap();
+    raw.extend_from_slice(&content);
+    common::parse_response(&raw)
+}
+
+#[test]
+fn a_stopping_server_serves_on_and_says_so_until_requests_stop() {
+    let mut server = Server::start("no-batch");
+    let body = wine_body(1.0);
+    let before = post_json(server.addr, body.as_bytes());
+    assert_eq!(before.status, 200);
+    assert_eq!(
+        before.header("wine-server-stopping"),
+        None,
+        "not stopping yet"
+    );
+
+    let mut kept = TcpStream::connect(server.addr).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(exchange_kept_alive(&mut kept, &body).status, 200);
+
+    common::terminate(&server.child);
+    let signalled = std::time::Instant::now();
+    let mut answers = 0;
+    while signalled.elapsed() < Duration::from_secs(1) {
+        let on_kept = exchange_kept_alive(&mut kept, &body);
+        let on_new = post_json(server.addr, body.as_bytes());
+        for response in [on_kept, on_new] {
+            assert_eq!(
+                (response.status, response.header("wine-server-stopping")),
+                (200, Some("1")),
+                "{}",
+                response.text()
+            );
+            answers += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let last = std::time::Instant::now();
+    let status = common::wait_with_timeout(&mut server.child, Duration::from_secs(5));
+    assert!(status.success(), "{status:?}");
+    let after_last = last.elapsed();
+    assert!(
+        after_last < Duration::from_millis(900),
+        "exited {after_last:?} after the last request"
+    );
+    assert!(answers > 20, "only {answers} answers while stopping");
 }
 
 #[test]

@@ -7,7 +7,12 @@ sys.path); they need Locust installed, as the extension imports it.
 """
 
 import math
+import os
+import signal
+import time
 import unittest
+
+import gevent
 
 import locust_servers as ext
 
@@ -294,3 +299,31 @@ class Showing(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Stopping(unittest.TestCase):
+    """How the extension makes Locust stop: on SIGINT, and before the servers."""
+
+    def test_sigint_reaches_the_main_greenlet_not_one_that_swallows_it(self):
+        swallowed = []
+
+        def like_locusts_stats_writer():  # stats.py: `except KeyboardInterrupt: logger.debug`
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(50):
+                    time.sleep(0.001)  # bytecode boundaries, where Python raises it
+            except KeyboardInterrupt:
+                swallowed.append("the stats greenlet")
+
+        handler = ext.interrupt_the_main_greenlet()
+        self.assertIsNotNone(handler, "unittest runs in the main greenlet")
+        try:
+            gevent.spawn(like_locusts_stats_writer).join()
+            gevent.sleep(1)
+            reached = False
+        except KeyboardInterrupt:
+            reached = True
+        finally:
+            handler.cancel()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.assertEqual((reached, swallowed), (True, []))
