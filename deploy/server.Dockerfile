@@ -3,9 +3,9 @@
 # trained model, nothing else (no shell, no libc, no base image).
 #
 # Every value comes from deploy/images.json as a --build-arg (tests/e2e/images.rs
-# derives them; `cargo test --test compose -- --ignored docker_images` builds both
-# images). The build context is a folder holding exactly `wine-server` and
-# `wine.model`. Works with the legacy builder and with BuildKit.
+# derives them; `WINE_LAB_TAG_IMAGES=1 cargo test --test compose -- --ignored
+# docker_images` builds both images). The build context is a folder holding exactly
+# `wine-server` and `wine.model`. Works with the legacy builder and with BuildKit.
 FROM scratch
 
 # images.json: serverBinary, modelPath, servers.<variant>.api, host, port, user

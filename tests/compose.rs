@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use e2e::faults::{self, Lone};
 use e2e::images::{self, LOCUST_DOCKERFILE, SERVER_DOCKERFILE, Spec, phase};
-use e2e::project::Project;
+use e2e::project::{self, Project};
 use e2e::{cmd, docker, locust, log, metrics, repo, workers};
 
 /// The request names of locustfile.py, one per server.
@@ -156,8 +156,87 @@ fn locust_dockerfile_takes_exactly_the_derived_build_args() {
     assert_eq!(passed, declared_build_args(LOCUST_DOCKERFILE));
 }
 
-/// Builds (or reuses) the three images and checks them against images.json; also
-/// the way to build them without Nix: `cargo test --test compose -- --ignored docker_images`.
+/// The tests tag their images in a repository of their own, derived from
+/// images.json's: never the lab's (the tags users run), the same for every run of
+/// this checkout, and another for another checkout.
+#[test]
+fn test_repository_is_the_checkouts_own_and_not_the_labs() {
+    let spec = Spec::load();
+    let test = &spec.test_repository;
+    assert_ne!(*test, spec.repository);
+    assert!(
+        test.starts_with(&format!("{}-test-", spec.repository)),
+        "{test}"
+    );
+    assert_eq!(*test, images::test_repository(&spec.repository, repo()));
+    assert_eq!(*test, Spec::load().test_repository, "stable for a checkout");
+    let elsewhere = tempfile::tempdir().expect("a scratch folder");
+    assert_ne!(
+        *test,
+        images::test_repository(&spec.repository, elsewhere.path()),
+        "another checkout's"
+    );
+    for (test_tag, lab_tag) in spec.test_tags().iter().zip(spec.lab_tags()) {
+        assert!(test_tag.starts_with(&format!("{test}:")), "{test_tag}");
+        assert_eq!(spec.test_image_for(&lab_tag).as_ref(), Some(test_tag));
+    }
+    assert_eq!(
+        spec.test_image_for(&format!("{}:other", spec.repository)),
+        None
+    );
+    assert_eq!(spec.test_image_for("python:3"), None);
+    // The caches are neither the lab's tags nor the test's, which are removed.
+    for cache in [
+        spec.locust_cache_tag("0123"),
+        spec.server_cache_tag("no-batch"),
+    ] {
+        for repository in [&spec.repository, test] {
+            assert!(!cache.starts_with(&format!("{repository}:")), "{cache}");
+        }
+    }
+}
+
+/// Every project a test starts from the repository's compose files runs the
+/// test tags: the override Project adds gives each service of docker-compose.yml
+/// and docker-compose.workers.yml the test tag of the lab's image it names.
+#[test]
+fn compose_projects_run_the_test_tags_not_the_labs() {
+    let spec = Spec::load();
+    let files = [
+        repo().join("docker-compose.yml"),
+        repo().join(WORKERS_OVERLAY),
+    ];
+    let text = project::test_images_override(&spec, &files);
+    let override_yaml: serde_json::Value = yaml_serde::from_str(&text).expect("YAML");
+    let images: BTreeMap<&str, &str> = override_yaml["services"]
+        .as_object()
+        .expect("services")
+        .iter()
+        .map(|(name, service)| (name.as_str(), service["image"].as_str().expect("an image")))
+        .collect();
+    let mut expected = BTreeMap::new();
+    for file in &files {
+        let compose: serde_json::Value =
+            yaml_serde::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        for (name, service) in compose["services"].as_object().unwrap() {
+            if let Some(image) = service["image"].as_str() {
+                let (_, tag) = image.rsplit_once(':').unwrap();
+                expected.insert(name.clone(), format!("{}:{tag}", spec.test_repository));
+            }
+        }
+    }
+    let expected: BTreeMap<&str, &str> = expected
+        .iter()
+        .map(|(name, image)| (name.as_str(), image.as_str()))
+        .collect();
+    assert_eq!(images, expected);
+    assert_eq!(images.len(), 6, "five services and the worker: {images:?}");
+}
+
+/// Builds (or reuses) the three images under the tests' own tags and checks them
+/// against images.json; with `WINE_LAB_TAG_IMAGES=1` also the way to build the
+/// lab's images without Nix: `WINE_LAB_TAG_IMAGES=1 cargo test --test compose --
+/// --ignored docker_images`.
 #[test]
 #[ignore = "needs docker"]
 fn docker_images_match_images_json() {
@@ -194,6 +273,15 @@ fn five_container_stack_on_docker() {
         project.network_is_internal(),
         "the stack's network is not internal"
     );
+    // The compose file names the lab's tags; the test runs its own.
+    let test_tags: Vec<String> = images.spec.test_tags();
+    for service in &servers {
+        let image = project.image_of(service);
+        assert!(
+            test_tags.contains(&image),
+            "{service} runs {image}, not one of the test's tags {test_tags:?}"
+        );
+    }
 
     phase("wait until each server answers GET /", || {
         let urls: Vec<String> = servers

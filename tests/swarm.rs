@@ -297,30 +297,6 @@ fn docs_give_the_overlays_deploy_command() {
 
 // ── On a real swarm ────────────────────────────────────────────────────────
 
-/// Every service's image as `images::ready()` built it: the spec's tag for
-/// the variant (or Locust) the overlay names.
-fn images_override(spec: &Spec) -> String {
-    let overlay = compose(SWARM_OVERLAY);
-    let mut text = String::from(
-        "# Test-only override (tests/swarm.rs): the images the test built and checked.\n\
-         version: \"3.9\"\nservices:\n",
-    );
-    for (name, service) in services(&overlay) {
-        let variant = tag(service["image"].as_str().expect("an image"));
-        let image = if spec.servers.contains_key(variant) {
-            spec.server_tag(variant)
-        } else {
-            assert_eq!(
-                variant, spec.locust_tag,
-                "{name}: an image images.json lacks"
-            );
-            spec.locust_tag()
-        };
-        text.push_str(&format!("  {name}:\n    image: {image}\n"));
-    }
-    text
-}
-
 /// Locust's master headless, started by the test (no replica at first) and
 /// never restarted, writing its CSVs to `run_dir`; each worker logging its
 /// own counts (tests/e2e/workers.rs).
@@ -406,7 +382,9 @@ fn swarm_stack_serves_from_every_replica_and_scales_mid_run() {
     let images = images::ready();
     let mut swarm = phase("a swarm on 127.0.0.1", Swarm::ready);
     let mut stack = Stack::new(&[&repo().join(COMPOSE), &repo().join(SWARM_OVERLAY)]);
-    stack.add_override("images.yml", &images_override(&images.spec));
+    // The images `images::ready()` built, through the overlay's own variable:
+    // the tests' repository, never the lab's tags.
+    stack.set(REPOSITORY_VARIABLE, &images.spec.test_repository);
     let run_dir = stack.run_dir().to_path_buf();
     stack.add_override(
         "headless.yml",
@@ -423,6 +401,28 @@ fn swarm_stack_serves_from_every_replica_and_scales_mid_run() {
         ["links"],
         "swarm mode should ignore docker-compose.yml's links and nothing else:\n{said}"
     );
+    let test_tags = images.spec.test_tags();
+    for service in TARGETS
+        .iter()
+        .map(|target| target.service)
+        .chain([MASTER, WORKER])
+    {
+        let image = e2e::cmd::run(
+            e2e::docker().args([
+                "service",
+                "inspect",
+                "--format",
+                "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+                &stack.service(service),
+            ]),
+            Duration::from_secs(60),
+        );
+        assert!(
+            test_tags.contains(&image.trim().to_owned()),
+            "{service} runs {}, not one of the test's tags {test_tags:?}",
+            image.trim()
+        );
+    }
     phase(
         &format!("{REPLICAS} healthy replicas of each server, {WORKERS} workers"),
         || {
@@ -627,13 +627,8 @@ fn copy_images(args: &[&str], missing: &str) -> (Option<i32>, String, Vec<String
 
 #[test]
 fn copy_images_saves_the_images_json_tags_and_loads_them_on_each_node() {
-    let spec = Spec::load();
-    let tags: Vec<String> = spec
-        .servers
-        .keys()
-        .map(|variant| spec.server_tag(variant))
-        .chain([spec.locust_tag()])
-        .collect();
+    // deploy/copy-images copies the lab's own tags, the ones users build.
+    let tags = Spec::load().lab_tags();
     let all = tags.join(" ");
     let (code, stderr, log) = copy_images(&["alice@node-2", "tcp://node-3:2376"], "");
     assert_eq!(code, Some(0), "{stderr}");

@@ -70,8 +70,9 @@ def require_images() -> None:
     """Every image must be in the local Docker; else say how to build them."""
     for tag in image_tags():
         if not succeeds("image", "inspect", tag):
-            raise BenchError(f"{tag} is not in this machine's Docker; build the images first: "
-                             "cargo test --test compose -- --ignored docker_images")
+            raise BenchError(f"{tag} is not in this machine's Docker; build the lab's images "
+                             "first: WINE_LAB_TAG_IMAGES=1 cargo test --test compose -- "
+                             "--ignored docker_images")
 
 
 def engine_versions() -> dict:

@@ -12,6 +12,15 @@
 //!   one of them changes.
 //!
 //! [`ready`] builds (or reuses) all three once per test process and checks them.
+//!
+//! The tests tag the images in a repository of their own, [`test_repository`]
+//! (images.json's with `-test-` and a hash of the checkout's path), never with the
+//! lab's tags users run: two checkouts testing at once would otherwise replace
+//! each other's images mid-test, and a test run the images a user built. The test
+//! tags are removed when the test process ends ([`remove_test_tags`]); the images
+//! stay cached under [`Spec::locust_cache_tag`] and [`Spec::server_cache_tag`],
+//! which no one runs. `WINE_LAB_TAG_IMAGES=1`
+//! also gives the built images the lab's own tags, which stay.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -37,12 +46,20 @@ const LOCUST_ROOTFS_SCRIPT: &str = "tests/e2e/locust-rootfs.sh";
 const LOCUST_REQUIREMENTS: &str = "src/lab/locust/requirements.txt";
 /// Label holding the hash of the Locust image's inputs.
 const LOCUST_INPUTS_LABEL: &str = "wine-lab.inputs-sha256";
+/// Set to `1`, [`ready`] also tags the images it built with the lab's own tags
+/// (images.json's repository), which are not removed: the way to build the
+/// lab's images without Nix.
+pub const TAG_LAB_IMAGES: &str = "WINE_LAB_TAG_IMAGES";
 
 /// deploy/images.json, the one definition of the lab's images.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spec {
+    /// The lab's repository, the one users run (`docker-compose.yml`).
     pub repository: String,
+    /// The tests' repository ([`test_repository`]); not in images.json.
+    #[serde(skip)]
+    pub test_repository: String,
     /// Variant (the tag) → its server settings.
     pub servers: BTreeMap<String, ServerSpec>,
     pub locust_tag: String,
@@ -82,17 +99,91 @@ impl Spec {
         let path = repo().join("deploy/images.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        let mut spec: Spec =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        spec.test_repository = test_repository(&spec.repository, repo());
+        spec
     }
 
-    /// `<repository>:<variant>`, e.g. `mlepc4w2-ugl:no-batch`.
+    /// The tag the tests build and run for a server variant,
+    /// `<test repository>:<variant>`, e.g. `mlepc4w2-ugl-test-1a2b3c4d5e6f:no-batch`.
     pub fn server_tag(&self, variant: &str) -> String {
+        format!("{}:{variant}", self.test_repository)
+    }
+
+    /// The tag the tests build and run for Locust, `<test repository>:<locustTag>`.
+    pub fn locust_tag(&self) -> String {
+        format!("{}:{}", self.test_repository, self.locust_tag)
+    }
+
+    /// The lab's own tag of a server variant, `<repository>:<variant>`, e.g.
+    /// `mlepc4w2-ugl:no-batch`: what users run, never built by a test unless
+    /// asked ([`TAG_LAB_IMAGES`]).
+    pub fn lab_server_tag(&self, variant: &str) -> String {
         format!("{}:{variant}", self.repository)
     }
 
-    /// `<repository>:<locustTag>`.
-    pub fn locust_tag(&self) -> String {
+    /// The lab's own Locust tag, `<repository>:<locustTag>`.
+    pub fn lab_locust_tag(&self) -> String {
         format!("{}:{}", self.repository, self.locust_tag)
+    }
+
+    /// The tests' tags, the servers' then Locust's.
+    pub fn test_tags(&self) -> Vec<String> {
+        self.servers
+            .keys()
+            .map(|variant| self.server_tag(variant))
+            .chain([self.locust_tag()])
+            .collect()
+    }
+
+    /// The lab's tags, in the order of [`Spec::test_tags`].
+    pub fn lab_tags(&self) -> Vec<String> {
+        self.servers
+            .keys()
+            .map(|variant| self.lab_server_tag(variant))
+            .chain([self.lab_locust_tag()])
+            .collect()
+    }
+
+    /// The image a tag of the lab's repository (as the compose files name it)
+    /// stands for in the tests: the same tag in the tests' repository. `None` for
+    /// any other image, or a tag images.json does not define.
+    pub fn test_image_for(&self, lab_image: &str) -> Option<String> {
+        let (repository, tag) = lab_image.rsplit_once(':')?;
+        (repository == self.repository
+            && (self.servers.contains_key(tag) || tag == self.locust_tag))
+            .then(|| format!("{}:{tag}", self.test_repository))
+    }
+
+    /// Where the Locust image built from inputs hashing to `inputs` stays
+    /// between test runs once the test tags are gone: `<repository>-cache:locust-<inputs>`
+    /// (the first 16 hex digits). Named by its inputs, so checkouts share it and
+    /// no one replaces another's, and no user runs it. Without it every run would
+    /// rebuild the image (minutes of debootstrap) unless the lab's tag was there.
+    pub fn locust_cache_tag(&self, inputs: &str) -> String {
+        format!(
+            "{}:{}-{}",
+            self.cache_repository(),
+            self.locust_tag,
+            &inputs[..16.min(inputs.len())]
+        )
+    }
+
+    /// Where the last server image the tests built of `variant` stays between
+    /// runs, `<repository>-cache:<variant>`: the test tags go when a test process
+    /// ends, and with their last tag Docker would delete the legacy builder's
+    /// intermediate images too, so the next run would build both server images
+    /// anew (about 15 s here) although nothing changed. A cache only: tests never
+    /// run it, and a concurrent checkout moving it costs a rebuild, nothing more.
+    pub fn server_cache_tag(&self, variant: &str) -> String {
+        format!("{}:{variant}", self.cache_repository())
+    }
+
+    /// The repository of the cache tags ([`Spec::locust_cache_tag`],
+    /// [`Spec::server_cache_tag`]).
+    fn cache_repository(&self) -> String {
+        format!("{}-cache", self.repository)
     }
 
     /// The `--build-arg`s of deploy/server.Dockerfile for one server image.
@@ -200,17 +291,45 @@ pub struct Images {
     pub model: PathBuf,
 }
 
-/// Builds (or reuses) the three images and checks them against images.json, once
-/// per test process; every test that calls it fails with the same message if that
-/// went wrong.
+/// The repository the tests tag their images in: `<lab repository>-test-<12 hex
+/// digits of the SHA-256 of the checkout's absolute path>`. Its own per checkout,
+/// so that two checkouts testing at once never replace each other's images, and
+/// never the lab's (`lab_repository`, the one users run); the same for every run
+/// of a checkout, so a killed run's leftovers are replaced by the next, not piled up.
+pub fn test_repository(lab_repository: &str, checkout: &Path) -> String {
+    let checkout = checkout
+        .canonicalize()
+        .unwrap_or_else(|_| checkout.to_path_buf());
+    let digest = Sha256::digest(checkout.as_os_str().as_encoded_bytes());
+    let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{lab_repository}-test-{short}")
+}
+
+/// Builds (or reuses) the three images under the tests' tags and checks them
+/// against images.json, once per test process; every test that calls it fails
+/// with the same message if that went wrong. The test tags are removed when the
+/// process ends; the lab's tags are left as they were (and checked to be), unless
+/// [`TAG_LAB_IMAGES`] asks for them.
 pub fn ready() -> &'static Images {
     static IMAGES: OnceLock<Result<Images, String>> = OnceLock::new();
     let built = IMAGES.get_or_init(|| {
         std::panic::catch_unwind(|| {
             let spec = Spec::load();
+            hold_test_tags(&spec);
+            let tag_lab = std::env::var(TAG_LAB_IMAGES).is_ok_and(|value| value == "1");
+            let lab_before = lab_image_ids(&spec);
             phase("Locust image", || locust_image(&spec));
             let images = phase("server images", || server_images(spec));
             phase("image settings vs deploy/images.json", || check(&images));
+            if tag_lab {
+                phase("the lab's own tags", || tag_lab_images(&images.spec));
+            } else {
+                let lab_after = lab_image_ids(&images.spec);
+                assert_eq!(
+                    lab_after, lab_before,
+                    "building the test images changed the lab's own tags (image IDs before, after)"
+                );
+            }
             images
         })
         .map_err(|panic| {
@@ -224,6 +343,110 @@ pub fn ready() -> &'static Images {
     match built {
         Ok(images) => images,
         Err(message) => panic!("{message}"),
+    }
+}
+
+/// The image ID of each lab tag (`None` where there is none).
+fn lab_image_ids(spec: &Spec) -> Vec<(String, Option<String>)> {
+    spec.lab_tags()
+        .into_iter()
+        .map(|tag| {
+            let id = image_id(&tag);
+            (tag, id)
+        })
+        .collect()
+}
+
+/// Tags the test images with the lab's tags ([`TAG_LAB_IMAGES`]); an image a lab
+/// tag leaves behind is removed as a rebuild's would be (Docker refuses while
+/// it still has another tag or a container).
+fn tag_lab_images(spec: &Spec) {
+    for (test, lab) in spec.test_tags().into_iter().zip(spec.lab_tags()) {
+        retag(&test, &lab);
+        log(&format!("{lab}: tagged from {test}"));
+    }
+}
+
+/// Gives the image tagged `from` the tag `to` as well; the image `to` named
+/// before is removed as a rebuild's would be (Docker refuses while it still has
+/// another tag or a container).
+fn retag(from: &str, to: &str) {
+    let old = image_id(to);
+    cmd::run(docker().args(["tag", from, to]), Duration::from_secs(60));
+    let new = image_id(to);
+    if let Some(old) = old.filter(|old| Some(old) != new.as_ref()) {
+        let _ = cmd::output(docker().args(["rmi", &old]), Duration::from_secs(60));
+    }
+}
+
+/// The test tags [`remove_test_tags`] removes, and the lock file that says
+/// this process uses them.
+static TEST_TAGS: OnceLock<(Vec<String>, File)> = OnceLock::new();
+
+/// Marks this process as a user of the checkout's test tags, and has them
+/// removed when it ends ([`remove_test_tags`], registered with atexit(3):
+/// libtest ends the process through `exit` whether the tests passed or failed,
+/// and nothing else runs after the last test). Several test processes of one
+/// checkout share the tags (`cargo test --test compose` beside `--test swarm`):
+/// each holds a shared flock(2) on a lock file for as long as it lives, and only
+/// the last one to end removes them. A process killed by a signal runs no
+/// atexit handler; its tags stay until the next run of the checkout replaces
+/// and removes them.
+fn hold_test_tags(spec: &Spec) {
+    use std::os::fd::AsRawFd;
+    TEST_TAGS.get_or_init(|| {
+        let cache = cache_dir();
+        std::fs::create_dir_all(&cache).expect("create the cache folder");
+        let path = cache.join(format!("{}.lock", spec.test_repository));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        // Waits while another process of the checkout is removing the tags.
+        // SAFETY: flock(2) on a descriptor this function owns.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) };
+        assert_eq!(locked, 0, "flock {}", path.display());
+        // SAFETY: atexit(3) with a function that takes nothing and never unwinds.
+        let registered = unsafe { libc::atexit(remove_test_tags) };
+        assert_eq!(
+            registered, 0,
+            "atexit: cannot register the test tags' removal"
+        );
+        (spec.test_tags(), file)
+    });
+}
+
+/// Removes the test tags when the test process ends, unless another process of
+/// the checkout still holds them (see [`hold_test_tags`]). `docker rmi` of a tag
+/// deletes the image only when no other tag names it: the Locust image stays
+/// under its cache tag, and images also tagged for the lab stay theirs.
+extern "C" fn remove_test_tags() {
+    use std::os::fd::AsRawFd;
+    let Some((tags, file)) = TEST_TAGS.get() else {
+        return;
+    };
+    // Converts this process's shared lock into an exclusive one, which only
+    // succeeds when no other process holds it.
+    // SAFETY: flock(2) on a descriptor owned by the static.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("[e2e] test tags kept: another test process of this checkout uses them");
+        return;
+    }
+    let present: Vec<&String> = tags.iter().filter(|tag| image_id(tag).is_some()).collect();
+    if present.is_empty() {
+        return;
+    }
+    match cmd::output(docker().arg("rmi").args(&present), Duration::from_secs(120)) {
+        Ok(output) if output.status.success() => {
+            eprintln!("[e2e] test tags removed: {present:?}")
+        }
+        Ok(output) => eprintln!(
+            "[e2e] removing the test tags {present:?} FAILED: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(e) => eprintln!("[e2e] removing the test tags {present:?} FAILED: {e}"),
     }
 }
 
@@ -353,17 +576,22 @@ fn server_images(spec: Spec) -> Images {
     for variant in spec.servers.keys() {
         let tag = spec.server_tag(variant);
         let args = as_build_args(spec.server_build_args(variant));
-        let changed = build(
+        let cache_tag = spec.server_cache_tag(variant);
+        let cached = image_id(&cache_tag);
+        build(
             &tag,
             SERVER_DOCKERFILE,
             &args,
             context.path(),
             Duration::from_secs(300),
         );
-        log(&format!(
-            "{tag}: {}",
-            if changed { "built" } else { "unchanged" }
-        ));
+        let unchanged = cached.is_some() && image_id(&tag) == cached;
+        retag(&tag, &cache_tag);
+        log(&if unchanged {
+            format!("{tag}: unchanged (the image cached as {cache_tag})")
+        } else {
+            format!("{tag}: built")
+        });
     }
     Images {
         spec,
@@ -393,21 +621,62 @@ fn locust_inputs_hash(build_args: &[String]) -> String {
         .collect()
 }
 
-/// The value of the inputs label on a local image, if any.
-fn inputs_label(tag: &str) -> Option<String> {
-    inspect_image(
-        tag,
-        &format!("{{{{index .Config.Labels \"{LOCUST_INPUTS_LABEL}\"}}}}"),
+/// A local image whose inputs label is `inputs`: the test tag's own, the cache
+/// tag's, the lab's or any other image this code built from the same inputs.
+fn labelled_image(inputs: &str) -> Option<String> {
+    let filter = format!("label={LOCUST_INPUTS_LABEL}={inputs}");
+    let output = cmd::output(
+        docker().args(["images", "--quiet", "--no-trunc", "--filter", &filter]),
+        Duration::from_secs(60),
     )
+    .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .map(str::to_owned)
 }
 
-/// The Locust image, reused while the hash of its inputs matches its label.
+/// Tags the image `id` as the test's Locust tag and as the cache tag.
+fn tag_locust(id: &str, tag: &str, cache_tag: &str) {
+    for name in [tag, cache_tag] {
+        cmd::run(docker().args(["tag", id, name]), Duration::from_secs(60));
+    }
+}
+
+/// Removes the cache tags of other inputs (a Locust image replaced by a change of
+/// its inputs); an image still tagged otherwise, or used by a container, stays.
+fn prune_locust_cache(spec: &Spec, keep: &str) {
+    let listed = cmd::run(
+        docker().args([
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            &spec.cache_repository(),
+        ]),
+        Duration::from_secs(60),
+    );
+    // Only Locust's cache tags: the servers' share the repository.
+    let locust = spec.locust_cache_tag("");
+    for old in listed
+        .lines()
+        .filter(|tag| tag.starts_with(&locust) && *tag != keep)
+    {
+        let _ = cmd::output(docker().args(["rmi", old]), Duration::from_secs(60));
+        log(&format!("{old}: cache tag of other inputs removed"));
+    }
+}
+
+/// The Locust image under the test tag, reused (`docker tag`) from any local image
+/// whose label holds the hash of the same inputs, else built, and kept under
+/// [`Spec::locust_cache_tag`] for later runs.
 fn locust_image(spec: &Spec) {
     let tag = spec.locust_tag();
     let build_args = as_build_args(spec.locust_build_args());
     let inputs = locust_inputs_hash(&build_args);
-    if inputs_label(&tag).as_deref() == Some(inputs.as_str()) {
-        log(&format!("{tag}: reused (its inputs are unchanged)"));
+    let cache_tag = spec.locust_cache_tag(&inputs);
+    if let Some(id) = labelled_image(&inputs) {
+        tag_locust(&id, &tag, &cache_tag);
+        log(&format!("{tag}: reused {id} (its inputs are unchanged)"));
         return;
     }
     let cache = cache_dir();
@@ -417,8 +686,9 @@ fn locust_image(spec: &Spec) {
         &cache.join("locust-image.lock"),
         Duration::from_secs(30 * 60),
     );
-    if inputs_label(&tag).as_deref() == Some(inputs.as_str()) {
-        log(&format!("{tag}: reused (built by a concurrent run)"));
+    if let Some(id) = labelled_image(&inputs) {
+        tag_locust(&id, &tag, &cache_tag);
+        log(&format!("{tag}: reused {id} (built by a concurrent run)"));
         return;
     }
     common::require("debootstrap");
@@ -454,7 +724,12 @@ fn locust_image(spec: &Spec) {
         context.path(),
         Duration::from_secs(600),
     );
-    log(&format!("{tag}: built"));
+    cmd::run(
+        docker().args(["tag", &tag, &cache_tag]),
+        Duration::from_secs(60),
+    );
+    prune_locust_cache(spec, &cache_tag);
+    log(&format!("{tag}: built, kept as {cache_tag}"));
 }
 
 /// An exclusive lock on `path`, held until the file is dropped; fails the test

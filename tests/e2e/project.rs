@@ -5,6 +5,8 @@
 //! Isolation: a unique project name per run, so runs never collide, and one
 //! test-only override that makes the project's network `internal`, so every request
 //! stays on the stack's own network. One-off containers (`run`) publish no host port.
+//! Another override runs the images the tests built (tests/e2e/images.rs), not the
+//! lab's tags the compose files name, which stay the users'.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use tempfile::TempDir;
 
+use super::images::Spec;
 use super::{cmd, docker, log};
 
 /// How long any single docker-compose step may take.
@@ -56,6 +59,46 @@ services:
 networks:
   ui: {}
 ";
+
+/// A compose override that gives every service of `files` (compose files, later
+/// ones over earlier ones) the tests' tag of the image it names
+/// ([`Spec::test_image_for`]), so a test runs what `images::ready()` built and
+/// never the lab's tags, while the compose files stay the ones users run. A
+/// service naming an image that is not one of images.json's fails the test: it
+/// would run something no test built.
+pub fn test_images_override(spec: &Spec, files: &[PathBuf]) -> String {
+    let mut images = std::collections::BTreeMap::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+        let compose: yaml_serde::Value =
+            yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let Some(services) = compose.get("services").and_then(|s| s.as_mapping()) else {
+            continue;
+        };
+        for (name, service) in services {
+            let name = name.as_str().expect("a service name").to_owned();
+            if let Some(image) = service.get("image").and_then(|image| image.as_str()) {
+                let test_image = spec.test_image_for(image).unwrap_or_else(|| {
+                    panic!(
+                        "{}: service {name} runs {image}, not an image of {}'s deploy/images.json",
+                        file.display(),
+                        spec.repository
+                    )
+                });
+                images.insert(name, test_image);
+            }
+        }
+    }
+    let mut text = String::from(
+        "# Test-only override (tests/e2e/project.rs): the images the tests built, not the lab's tags.\n\
+         version: \"3.9\"\nservices:\n",
+    );
+    for (name, image) in images {
+        text.push_str(&format!("  {name}:\n    image: {image}\n"));
+    }
+    text
+}
 
 /// One container event from `docker events`.
 #[derive(Debug, Deserialize)]
@@ -152,6 +195,9 @@ impl Project {
             .expect("create the run folder");
         let internal = run_dir.path().join("internal-network.yml");
         std::fs::write(&internal, INTERNAL_NETWORK).expect("write the internal-network override");
+        let test_images = run_dir.path().join("test-images.yml");
+        std::fs::write(&test_images, test_images_override(&Spec::load(), &given))
+            .expect("write the test-images override");
         // The images run as a user of their own (deploy/images.json), which must be
         // able to write its reports to `/out`.
         std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o777))
@@ -166,7 +212,7 @@ impl Project {
         ));
         Project {
             name,
-            compose_files: given.into_iter().chain([internal]).collect(),
+            compose_files: given.into_iter().chain([internal, test_images]).collect(),
             run_dir: Some(run_dir),
             project_dir: None,
             is_down: false,
@@ -400,6 +446,17 @@ impl Project {
             "{service}: expected one container, found {ids:?}"
         );
         ids[0].clone()
+    }
+
+    /// The image `service`'s container was created from, as named (`.Config.Image`).
+    pub fn image_of(&self, service: &str) -> String {
+        let id = self.container(service);
+        cmd::run(
+            docker().args(["inspect", "--format", "{{.Config.Image}}", &id]),
+            STEP_LIMIT,
+        )
+        .trim()
+        .to_owned()
     }
 
     /// The IDs of `service`'s containers (one per replica), sorted.
