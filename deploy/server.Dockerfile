@@ -26,7 +26,7 @@ USER ${IMAGE_USER}
 # HEALTHCHECK expands no build arguments (`--interval=${INTERVAL}` fails the build:
 # `time: invalid duration "${INTERVAL}"`), so this is images.json's healthcheck
 # written out; tests/compose.rs fails if the two ever differ.
-HEALTHCHECK --interval=1000ms --timeout=3000ms --start-period=10000ms --retries=3 CMD ["/bin/wine-server", "healthcheck"]
+HEALTHCHECK --interval=60000ms --timeout=3000ms --start-period=10000ms --retries=3 CMD ["/bin/wine-server", "healthcheck"]
 # The exec form expands no build arguments, so images.json's serverBinary is written
 # here a second time; tests/compose.rs fails if the two ever differ.
 ENTRYPOINT ["/bin/wine-server"]

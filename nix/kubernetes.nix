@@ -167,11 +167,14 @@ let
       substring size (stringLength image) image;
 
   # The image's HEALTHCHECK (nix/images.nix) as a probe: the same command,
-  # interval, timeout and retries. An exec probe, not an httpGet, so that the
-  # check is the image's own under both engines (docs/scale-out.md).
+  # timeout and retries. An exec probe, not an httpGet, so that the check is
+  # the image's own under both engines (docs/scale-out.md). Its period is the
+  # orchestrators' (a Service sends nothing to a pod until it is ready, and
+  # after the startup probe the first readiness probe may wait a whole period:
+  # kubernetes/kubernetes#96731), not the Compose stack's long idle interval.
   probe = {
     exec.command = [ spec.serverBinary ] ++ spec.healthcheck.args;
-    periodSeconds = seconds "intervalMs";
+    periodSeconds = seconds "orchestratorIntervalMs";
     timeoutSeconds = seconds "timeoutMs";
     failureThreshold = spec.healthcheck.retries;
   };

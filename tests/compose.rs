@@ -408,10 +408,10 @@ fn the_seeds_own_locustfile_runs_with_the_servers_tab_beside_it() {
 /// The server images as deploy/images.json defines them, seen in real containers:
 /// every process runs as the image's user, port 80 binds without root, the root
 /// file system can be read-only because the server writes nothing, and the
-/// HEALTHCHECK turns the container healthy within 2 s of its start.
+/// image's health check passes within 2 s of its start.
 #[test]
 #[ignore = "needs docker"]
-fn server_images_run_unprivileged_read_only_and_turn_healthy_within_2_s() {
+fn server_images_run_unprivileged_read_only_and_serve_within_2_s() {
     common::require("docker");
     let images = images::ready();
     let _docker = one_at_a_time();
@@ -422,23 +422,20 @@ fn server_images_run_unprivileged_read_only_and_turn_healthy_within_2_s() {
         let tag = spec.server_tag(variant);
         // No network but loopback, which is all the health check uses.
         let server = Lone::run("health", &["--read-only", "--network", "none"], &tag);
-        let state = faults::wait_healthy(&server.id, Duration::from_secs(10));
-        let took = faults::seconds_to_healthy(&state);
+        let took = faults::wait_healthy(&server.id, Duration::from_secs(10)).seconds_after_start;
         let users = faults::process_users(&server.id);
         let read_only = faults::inspect(&server.id, "{{.HostConfig.ReadonlyRootfs}}");
         let changed = faults::changed_files(&server.id);
         let listening = format!("address={}:{}", spec.host, spec.port);
         let logs = server.logs();
         log(&format!(
-            "  {tag}: healthy {took:.3?} s after start; processes as {users:?}; \
+            "  {tag}: its health check passed {took:.3} s after start; processes as {users:?}; \
              read-only root {read_only}; files changed {changed:?}"
         ));
-        match took {
-            Some(took) if took < limit => {}
-            _ => problems.push(format!(
-                "{tag}: healthy {took:?} s after start (limit {limit} s): {:?}",
-                state.health
-            )),
+        if took >= limit {
+            problems.push(format!(
+                "{tag}: its health check passed {took:.3} s after start (limit {limit} s)"
+            ));
         }
         if users.is_empty() || users.iter().any(|user| *user != spec.user) {
             problems.push(format!(
@@ -716,20 +713,18 @@ fn killing_one_server_mid_run_fails_only_its_name_and_it_serves_again_within_2_s
             "Locust's history does not cover the restart: {history:?}"
         )),
     }
-    let state = faults::wait_healthy(&victim_id, Duration::from_secs(10));
-    log(&format!(
-        "  {victim} is {:?} again",
-        state.health.map(|h| h.status)
-    ));
+    faults::wait_healthy(&victim_id, Duration::from_secs(10));
+    log(&format!("  {victim} passes its health check again"));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     phase("down: nothing of the project remains", || project.down());
 }
 
 /// `docker stop` of the whole stack (the four servers and Locust at once) in the
-/// middle of a headless run: Locust still writes every report it was asked
-/// for, whole (the CSVs parse to the last row, the HTML report is complete), and
-/// exits on the image's stop signal (SIGINT, see deploy/images.json) without
-/// needing SIGKILL.
+/// middle of a headless run: Locust exits on the image's stop signal (SIGINT,
+/// see deploy/images.json) without needing SIGKILL and still writes every report
+/// it was asked for, whole (the CSVs parse to the last row, the HTML report is
+/// complete), with no failure: the servers, stopping, serve on until Locust has
+/// stopped its users.
 #[test]
 #[ignore = "needs docker"]
 fn stopping_the_stack_mid_run_loses_no_locust_report() {
@@ -781,46 +776,10 @@ fn stopping_the_stack_mid_run_loses_no_locust_report() {
         )),
         Err(problem) => problems.push(problem),
     }
-    let dir = project.run_dir();
-    for file in [
-        "stats_stats.csv",
-        "stats_failures.csv",
-        "stats_exceptions.csv",
-        "stats_stats_history.csv",
-        "report.html",
-    ] {
-        let size = std::fs::metadata(dir.join(file))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        log(&format!("  {file}: {size} bytes"));
-        if size == 0 {
-            problems.push(format!("{file} is missing or empty"));
-        }
+    if run.output.status.code() != Some(0) {
+        problems.push(format!("Locust exited {:?}", run.output.status));
     }
-    // `run.stats` and `locust::history` parse every row (a cut-off one fails).
-    run.summary().lines().for_each(log);
-    for name in REQUEST_NAMES.iter().copied().chain(["Aggregated"]) {
-        if run.stats.get(name).is_none_or(|row| row.requests == 0) {
-            problems.push(format!("stats_stats.csv has no requests for {name}"));
-        }
-    }
-    let history_total = locust::history(dir)
-        .iter()
-        .filter(|row| row.name == "Aggregated")
-        .map(|row| row.requests)
-        .max()
-        .unwrap_or(0);
-    let final_total = run.stats.get("Aggregated").map_or(0, |row| row.requests);
-    if final_total < history_total {
-        problems.push(format!(
-            "stats_stats.csv counts {final_total} requests, fewer than the history's {history_total}: \
-             not the final write"
-        ));
-    }
-    let report = std::fs::read_to_string(dir.join("report.html")).unwrap_or_default();
-    if !report.trim_end().ends_with("</html>") {
-        problems.push("report.html is cut off".to_owned());
-    }
+    problems.extend(report_problems(project.run_dir()));
     assert!(
         problems.is_empty(),
         "{}\nLocust's output ends:\n{}",
@@ -828,6 +787,245 @@ fn stopping_the_stack_mid_run_loses_no_locust_report() {
         cmd::tail(&run.log(), 20)
     );
     phase("down: nothing of the project remains", || project.down());
+}
+
+// ── Stopping the stack every way users do (issue 20) ───────────────────────
+
+/// How users stop the stack (README.md, docs/docker.md, nix/apps.nix).
+#[derive(Clone, Copy, Debug)]
+enum Way {
+    /// Ctrl-C on `docker-compose up` in the foreground.
+    CtrlCOnUp,
+    /// `docker-compose stop`.
+    ComposeStop,
+    /// `docker-compose down`, which is also what `arion down` runs (over the
+    /// compose file Arion generates, which tests/nix keeps equal to ours).
+    ComposeDown,
+    /// `nix run .#down` of a stack `nix run .#up-workers` started: `down
+    /// --remove-orphans` with the base file only, the workers as orphans.
+    NixRunDownOfWorkers,
+}
+
+/// Over the stack's own Locust (web UI mode, as students run it): start a
+/// test at once, 20 users, every report written to the run folder.
+fn autostart_override(run_dir: &std::path::Path, workers: usize) -> String {
+    let expect_workers = match workers {
+        0 => String::new(),
+        count => format!("      LOCUST_EXPECT_WORKERS: \"{count}\"\n"),
+    };
+    format!(
+        "services:\n  locust:\n    environment:\n      LOCUST_AUTOSTART: \"true\"\n      \
+         LOCUST_USERS: \"20\"\n      LOCUST_SPAWN_RATE: \"20\"\n{expect_workers}      \
+         LOCUST_CSV: /out/stats\n      LOCUST_CSV_FULL_HISTORY: \"true\"\n      \
+         LOCUST_HTML: /out/report.html\n    volumes:\n      - {}:/out\n",
+        run_dir.display()
+    )
+}
+
+/// The reports Locust was asked for, each whole, after a stop mid-run, and no
+/// failure in them: what a stop must never lose or add. Logs what it found.
+fn report_problems(dir: &std::path::Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for file in [
+        "stats_stats.csv",
+        "stats_failures.csv",
+        "stats_exceptions.csv",
+        "stats_stats_history.csv",
+        "stats_servers.csv",
+        "report.html",
+    ] {
+        let size = std::fs::metadata(dir.join(file)).map_or(0, |m| m.len());
+        log(&format!("  {file}: {size} bytes"));
+        if size == 0 {
+            problems.push(format!("{file} is missing or empty"));
+        }
+    }
+    // Parsed to the last row: a cut-off one fails here.
+    let stats = locust::stats(dir);
+    let failures = locust::failures(dir);
+    for name in REQUEST_NAMES.iter().copied().chain(["Aggregated"]) {
+        match stats.get(name) {
+            Some(row) if row.requests == 0 => problems.push(format!("no requests for {name}")),
+            Some(row) if row.failures != 0 => {
+                problems.push(format!("{name}: {} failures", row.failures))
+            }
+            Some(row) => log(&format!(
+                "  {name:<10} {} requests, 0 failures",
+                row.requests
+            )),
+            None => problems.push(format!("stats_stats.csv has no row for {name}")),
+        }
+    }
+    if !failures.is_empty() {
+        problems.push(format!("failures: {failures:?}"));
+    }
+    let history_total = locust::history(dir)
+        .iter()
+        .filter(|row| row.name == "Aggregated")
+        .map(|row| row.requests)
+        .max()
+        .unwrap_or(0);
+    let final_total = stats.get("Aggregated").map_or(0, |row| row.requests);
+    if final_total < history_total {
+        problems.push(format!(
+            "stats_stats.csv counts {final_total} requests, fewer than the history's \
+             {history_total}: not the final write"
+        ));
+    }
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap_or_default();
+    if !report.trim_end().ends_with("</html>") {
+        problems.push("report.html is cut off".to_owned());
+    }
+    problems
+}
+
+/// The stack started as users start it for `way` (with 2 Locust workers for
+/// `nix run .#up-workers`), a test running in Locust's web UI mode, then
+/// stopped that way mid-run: Locust exits on its stop signal, 0, without
+/// SIGKILL; every report is there and whole, with 0 failures.
+fn stop_mid_run(way: Way) {
+    let (images, _docker) = stack_test();
+    let workers = match way {
+        Way::NixRunDownOfWorkers => 2,
+        _ => 0,
+    };
+    let overlays = [repo().join(WORKERS_OVERLAY)];
+    let mut project = Project::with_overlays(
+        &repo().join("docker-compose.yml"),
+        &overlays
+            .iter()
+            .take(workers.min(1))
+            .map(|p| p.as_path())
+            .collect::<Vec<_>>(),
+    );
+    let autostart = autostart_override(project.run_dir(), workers);
+    project.add_override("autostart.yml", &autostart);
+    let mut up = project.compose();
+    up.arg("up");
+    if workers > 0 {
+        up.args(["--scale", &format!("{WORKER_SERVICE}={workers}")]);
+    }
+    let dir = project.run_dir().to_path_buf();
+    let log_file = std::fs::File::create(dir.join("compose-up.log")).expect("compose's log");
+    let mut foreground = None;
+    phase(&format!("{way:?}: up, a test running in Locust"), || {
+        if matches!(way, Way::CtrlCOnUp) {
+            let child = up
+                .stdout(log_file.try_clone().expect("the log"))
+                .stderr(log_file)
+                .spawn()
+                .expect("start docker-compose up");
+            foreground = Some(child);
+        } else {
+            up.arg("--detach");
+            cmd::run(&mut up, Duration::from_secs(120));
+        }
+        assert!(
+            locust::wait_for_requests(&dir, &REQUEST_NAMES, Duration::from_secs(90), || true),
+            "Locust's test did not get going"
+        );
+    });
+    let since = SystemTime::now();
+    phase(&format!("{way:?}: stop"), || match way {
+        Way::CtrlCOnUp => {
+            let child = foreground.as_mut().expect("the foreground compose");
+            common::signal(child.id(), libc::SIGINT);
+            let status = common::wait_with_timeout(child, Duration::from_secs(60));
+            log(&format!("  docker-compose up ended: {status:?}"));
+        }
+        Way::ComposeStop => {
+            cmd::run(project.compose().arg("stop"), Duration::from_secs(60));
+        }
+        Way::ComposeDown => {
+            cmd::run(project.compose().arg("down"), Duration::from_secs(60));
+        }
+        Way::NixRunDownOfWorkers => {
+            let base_only = |file: &std::path::Path| {
+                file.ends_with("docker-compose.yml") || file.ends_with("internal-network.yml")
+            };
+            cmd::run(
+                project
+                    .compose_with(base_only)
+                    .args(["down", "--remove-orphans"]),
+                Duration::from_secs(60),
+            );
+        }
+    });
+    let events = project.events(since, SystemTime::now());
+    let stop_signal = faults::signal_number(&images.spec.locust_stop_signal);
+    let mut problems = Vec::new();
+    for event in &events {
+        if matches!(event.action.as_str(), "kill" | "die") {
+            log(&format!(
+                "  {:.3} s {:<14} {} {}",
+                (event.time_nano as f64 / 1e9)
+                    - since
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs_f64(),
+                event.service().unwrap_or("?"),
+                event.action,
+                event
+                    .attribute("signal")
+                    .or(event.attribute("exitCode"))
+                    .unwrap_or("")
+            ));
+        }
+    }
+    match faults::stop_to_exit(&events, LOCUST_SERVICE, stop_signal) {
+        Ok((took, code)) => {
+            log(&format!(
+                "  Locust exited {:.3} s after its {}, exit code {code}",
+                took.as_secs_f64(),
+                images.spec.locust_stop_signal
+            ));
+            if code != "0" {
+                problems.push(format!("Locust exited {code}"));
+            }
+        }
+        Err(problem) => problems.push(problem),
+    }
+    problems.extend(report_problems(&dir));
+    assert!(
+        problems.is_empty(),
+        "{way:?}:\n{}\ndocker-compose up said:\n{}",
+        problems.join("\n"),
+        cmd::tail(
+            &std::fs::read_to_string(dir.join("compose-up.log")).unwrap_or_default(),
+            30
+        )
+    );
+    phase("down: nothing of the project remains", || project.down());
+}
+
+/// Ctrl-C on `docker-compose up` mid-test keeps every report, with no failure.
+#[test]
+#[ignore = "needs docker"]
+fn ctrl_c_on_docker_compose_up_mid_test_keeps_the_reports_and_fails_nothing() {
+    stop_mid_run(Way::CtrlCOnUp);
+}
+
+/// `docker-compose stop` mid-test keeps every report, with no failure.
+#[test]
+#[ignore = "needs docker"]
+fn docker_compose_stop_mid_test_keeps_the_reports_and_fails_nothing() {
+    stop_mid_run(Way::ComposeStop);
+}
+
+/// `docker-compose down` (and so `arion down`) mid-test keeps every report,
+/// with no failure.
+#[test]
+#[ignore = "needs docker"]
+fn docker_compose_down_mid_test_keeps_the_reports_and_fails_nothing() {
+    stop_mid_run(Way::ComposeDown);
+}
+
+/// `nix run .#down` of a master and two workers mid-test keeps every report,
+/// with no failure.
+#[test]
+#[ignore = "needs docker"]
+fn nix_run_down_of_workers_mid_test_keeps_the_reports_and_fails_nothing() {
+    stop_mid_run(Way::NixRunDownOfWorkers);
 }
 
 // ── Distributed Locust (issue 11 §3, issue 12 §3) ───────────────────────────

@@ -270,11 +270,16 @@ fn servers_listen_probe_and_run_as_deploy_images_json_says() {
             BTreeMap::from([(port, port)])
         );
 
-        // The image's HEALTHCHECK: same command, interval, timeout, retries.
+        // The image's HEALTHCHECK: same command, timeout, retries; the
+        // orchestrators' interval.
         for probe in ["readinessProbe", "livenessProbe"] {
             let probe = &container[probe];
             assert_eq!(probe["exec"]["command"], json!(command), "{name}");
-            assert_eq!(probe["periodSeconds"], seconds("intervalMs"), "{name}");
+            assert_eq!(
+                probe["periodSeconds"],
+                seconds("orchestratorIntervalMs"),
+                "{name}"
+            );
             assert_eq!(probe["timeoutSeconds"], seconds("timeoutMs"), "{name}");
             assert_eq!(probe["failureThreshold"], check["retries"], "{name}");
         }
@@ -283,7 +288,7 @@ fn servers_listen_probe_and_run_as_deploy_images_json_says() {
         let startup = &container["startupProbe"];
         assert_eq!(startup["exec"]["command"], json!(command), "{name}");
         let period = startup["periodSeconds"].as_u64().unwrap();
-        assert_eq!(period, seconds("intervalMs"));
+        assert_eq!(period, seconds("orchestratorIntervalMs"));
         let allowed = startup["failureThreshold"].as_u64().unwrap() * period;
         let retries = check["retries"].as_u64().unwrap();
         assert!(

@@ -116,6 +116,13 @@ fn locustfiles(words: &[String]) -> Vec<String> {
 }
 
 /// The tag (after the last `:`) of an image reference.
+/// A Compose duration written in whole seconds (`2s`), in milliseconds.
+fn duration_ms(text: &str) -> u64 {
+    text.strip_suffix('s')
+        .and_then(|seconds| seconds.parse::<u64>().ok())
+        .map_or(u64::MAX, |seconds| seconds * 1000)
+}
+
 fn tag(image: &str) -> &str {
     image.rsplit_once(':').map_or(image, |(_, tag)| tag)
 }
@@ -188,8 +195,24 @@ fn swarm_overlay_is_the_compose_stack_with_workers() {
         );
     }
 
-    // The servers: replicated as $WINE_LAB_REPLICAS says, one by default.
+    // The servers: replicated as $WINE_LAB_REPLICAS says, one by default;
+    // the image's health check, at an interval of its own (the file says why).
     for target in TARGETS {
+        let healthcheck = &swarm[target.service]["healthcheck"];
+        assert_eq!(
+            healthcheck
+                .as_object()
+                .map(|fields| fields.keys().collect::<Vec<_>>()),
+            Some(vec![&"interval".to_owned()]),
+            "{}: only the interval is the overlay's",
+            target.service
+        );
+        assert_eq!(
+            duration_ms(healthcheck["interval"].as_str().unwrap_or_default()),
+            spec.healthcheck.orchestrator_interval_ms,
+            "{}: deploy/images.json's orchestratorIntervalMs",
+            target.service
+        );
         let replicas = &swarm[target.service]["deploy"]["replicas"];
         assert_eq!(
             *replicas,

@@ -1,5 +1,5 @@
 //! What the fault-injection tests (tests/compose.rs) need besides the stack:
-//! a container's state and health as Docker reports them, a lone server
+//! a container's state as Docker reports it and a wait until it serves, a lone server
 //! container started with extra `docker run` options and removed afterwards,
 //! and a poller that says when a name on the stack's network serves again.
 
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::{cmd, docker, log};
+use super::{cmd, docker, images, log};
 
 /// How long a single docker command may take.
 const STEP_LIMIT: Duration = Duration::from_secs(60);
@@ -22,30 +22,6 @@ pub struct State {
     pub started_at: String,
     #[serde(rename = "OOMKilled")]
     pub oom_killed: bool,
-    #[serde(rename = "Health")]
-    pub health: Option<Health>,
-}
-
-/// `.State.Health`: the status and the last (up to five) probes.
-#[derive(Debug, Deserialize)]
-pub struct Health {
-    #[serde(rename = "Status")]
-    pub status: String,
-    #[serde(rename = "Log", default)]
-    pub log: Vec<Probe>,
-}
-
-/// One run of the image's HEALTHCHECK command.
-#[derive(Debug, Deserialize)]
-pub struct Probe {
-    #[serde(rename = "Start")]
-    pub start: String,
-    #[serde(rename = "End")]
-    pub end: String,
-    #[serde(rename = "ExitCode")]
-    pub exit_code: i64,
-    #[serde(rename = "Output")]
-    pub output: String,
 }
 
 /// A Docker timestamp (RFC 3339 with nanoseconds) as seconds since the epoch.
@@ -80,35 +56,41 @@ pub fn state(container: &str) -> State {
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
 }
 
-/// Polls the container's health until it is `healthy`, or fails the test after
-/// `limit` with its state (and the probes' output).
-pub fn wait_healthy(container: &str, limit: Duration) -> State {
-    let deadline = Instant::now() + limit;
-    loop {
-        let state = state(container);
-        let status = state.health.as_ref().map(|h| h.status.as_str());
-        if status == Some("healthy") {
-            return state;
-        }
-        assert!(
-            Instant::now() < deadline && state.status == "running" && status != Some("unhealthy"),
-            "{container} is not healthy after {} s: {state:#?}",
-            limit.as_secs_f64()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// A container that serves: its state when its health check first passed,
+/// and how long after its start that was.
+#[derive(Debug)]
+pub struct Serving {
+    pub state: State,
+    pub seconds_after_start: f64,
 }
 
-/// Seconds from the container's start to the end of its first passing probe,
-/// the moment Docker marked it healthy. `None` if the log may have lost the
-/// earliest probes (Docker keeps the last five).
-pub fn seconds_to_healthy(state: &State) -> Option<f64> {
-    let health = state.health.as_ref()?;
-    if health.log.len() >= 5 {
-        return None;
+/// Waits until the container serves, or fails the test after `limit` with its
+/// state: its image's own health check (`docker exec <container> <test>`)
+/// passes, run here every 100 ms. Docker's own probe is no use for waiting:
+/// Docker 20.10 runs the first one a whole interval after the start, and the
+/// images' interval is long so that an idle stack costs nothing
+/// (deploy/images.json).
+pub fn wait_healthy(container: &str, limit: Duration) -> Serving {
+    let test = &images::ready().spec.healthcheck_test()[1..];
+    let deadline = Instant::now() + limit;
+    loop {
+        let checked = cmd::output(docker().args(["exec", container]).args(test), STEP_LIMIT);
+        let passed_at = now_seconds();
+        let state = state(container);
+        if checked.is_ok_and(|output| output.status.success()) {
+            let seconds_after_start = passed_at - seconds(&state.started_at);
+            return Serving {
+                state,
+                seconds_after_start,
+            };
+        }
+        assert!(
+            Instant::now() < deadline && state.status == "running",
+            "{container} does not pass its health check after {} s: {state:#?}",
+            limit.as_secs_f64()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let passed = health.log.iter().find(|probe| probe.exit_code == 0)?;
-    Some(seconds(&passed.end) - seconds(&state.started_at))
 }
 
 /// The most memory the container's cgroup has held, if this machine shows it

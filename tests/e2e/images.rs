@@ -88,6 +88,8 @@ pub struct HealthcheckSpec {
     /// Arguments after serverBinary.
     pub args: Vec<String>,
     pub interval_ms: u64,
+    /// The interval where an orchestrator routes only to healthy replicas.
+    pub orchestrator_interval_ms: u64,
     pub timeout_ms: u64,
     pub start_period_ms: u64,
     pub retries: u32,

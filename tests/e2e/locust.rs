@@ -96,16 +96,27 @@ pub fn headless_with(
 pub fn finished(dir: &Path, output: Output) -> Run {
     Run {
         output,
-        stats: read_csv::<Row>(&dir.join("stats_stats.csv"))
-            .into_iter()
-            .map(|row| (row.name.clone(), row))
-            .collect(),
-        failures: read_csv::<FailureRow>(&dir.join("stats_failures.csv"))
-            .into_iter()
-            .map(|f| format!("{}: {} x {}", f.name, f.occurrences, f.error))
-            .collect(),
+        stats: stats(dir),
+        failures: failures(dir),
         servers: servers_csv(dir),
     }
+}
+
+/// Request name → its row of `stats_stats.csv` in `dir` (with "Aggregated");
+/// empty if Locust wrote none. Every row must parse: a cut-off one fails.
+pub fn stats(dir: &Path) -> BTreeMap<String, Row> {
+    read_csv::<Row>(&dir.join("stats_stats.csv"))
+        .into_iter()
+        .map(|row| (row.name.clone(), row))
+        .collect()
+}
+
+/// One line per row of `stats_failures.csv` in `dir`.
+pub fn failures(dir: &Path) -> Vec<String> {
+    read_csv::<FailureRow>(&dir.join("stats_failures.csv"))
+        .into_iter()
+        .map(|f| format!("{}: {} x {}", f.name, f.occurrences, f.error))
+        .collect()
 }
 
 /// One row of `stats_stats_history.csv` (written each second with

@@ -268,12 +268,19 @@ impl Project {
 
     /// `docker-compose` on this project.
     pub fn compose(&self) -> Command {
+        self.compose_with(|_| true)
+    }
+
+    /// `docker-compose` for this project with only those of its files that
+    /// `keep` keeps: e.g. without an overlay, as `nix run .#down` stops a
+    /// stack that `nix run .#up-workers` started.
+    pub fn compose_with(&self, keep: impl Fn(&Path) -> bool) -> Command {
         let mut command = Command::new("docker-compose");
         command.arg("--project-name").arg(&self.name);
         if let Some(dir) = &self.project_dir {
             command.arg("--project-directory").arg(dir);
         }
-        for file in &self.compose_files {
+        for file in self.compose_files.iter().filter(|file| keep(file)) {
             command.arg("--file").arg(file);
         }
         command
