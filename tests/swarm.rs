@@ -30,7 +30,7 @@ use wine_lab::lab::TARGETS;
 
 use e2e::images::{self, Spec, phase};
 use e2e::swarm::{self, Stack, Swarm};
-use e2e::{locust, log, repo, workers};
+use e2e::{knob, locust, log, repo, workers};
 
 const COMPOSE: &str = "docker-compose.yml";
 const WORKERS_OVERLAY: &str = "docker-compose.workers.yml";
@@ -46,15 +46,6 @@ const REPLICAS_VARIABLE: &str = "WINE_LAB_REPLICAS";
 const WORKERS_VARIABLE: &str = "WINE_LAB_WORKERS";
 /// Locust's setting for `--master` (Locust 2.47, argument_parser.py).
 const MASTER_MODE: &str = "LOCUST_MODE_MASTER";
-
-fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value:?} is not a valid value")),
-        Err(_) => default,
-    }
-}
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))

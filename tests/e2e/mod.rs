@@ -22,12 +22,20 @@ pub mod project;
 pub mod swarm;
 pub mod workers;
 
-use std::path::Path;
 use std::process::Command;
 
-/// The repository's root.
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The repository's root (tests/common's, under the name the e2e files use).
+pub use crate::common::root as repo;
+
+/// A test's setting from the environment (`E2E_LOCUST_USERS=50`), else `default`;
+/// a value that does not parse fails the test, naming it.
+pub fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a valid value")),
+        Err(_) => default,
+    }
 }
 
 /// `docker`, for the caller to add arguments.

@@ -416,34 +416,6 @@ impl Project {
         .collect()
     }
 
-    /// How long `service` took from its SIGTERM to its exit in `events`, and its
-    /// exit code; an error if either is missing or it also got a SIGKILL.
-    pub fn sigterm_to_exit(events: &[Event], service: &str) -> Result<(Duration, String), String> {
-        let mine: Vec<&Event> = events
-            .iter()
-            .filter(|e| e.service() == Some(service))
-            .collect();
-        let sigterm = mine
-            .iter()
-            .find(|e| e.action == "kill" && e.attribute("signal") == Some("15"));
-        let died = mine.iter().find(|e| e.action == "die");
-        let (Some(sigterm), Some(died)) = (sigterm, died) else {
-            let seen: Vec<&str> = mine.iter().map(|e| e.action.as_str()).collect();
-            return Err(format!(
-                "{service}: no SIGTERM and exit seen (events: {seen:?})"
-            ));
-        };
-        if mine
-            .iter()
-            .any(|e| e.action == "kill" && e.attribute("signal") == Some("9"))
-        {
-            return Err(format!("{service}: needed SIGKILL"));
-        }
-        let nanos = u64::try_from(died.time_nano - sigterm.time_nano).unwrap_or(0);
-        let code = died.attribute("exitCode").unwrap_or("?").to_owned();
-        Ok((Duration::from_nanos(nanos), code))
-    }
-
     /// The ID of `service`'s container (started by [`Project::up`]).
     pub fn container(&self, service: &str) -> String {
         let ids = self.containers(service);
