@@ -1071,14 +1071,14 @@ fn mebibytes(usage: &str) -> Option<f64> {
 }
 
 /// The seed lab's upper value on the Docker stack: 500 users spawned at 100/s
-/// for 45 s (with `workers` Locust workers, 0 for one Locust process): 0
+/// for 30 s (with `workers` Locust workers, 0 for one Locust process): 0
 /// failures, every name served, and each container's memory before, under
 /// and after the load logged; a server over 32 MiB (the limit it is tested
 /// to serve 1,000 connections in) fails the test.
 fn five_hundred_users(workers: usize) {
     let (_images, _docker) = stack_test();
     let users: u32 = knob("E2E_UPPER_USERS", 500);
-    let run_time: String = knob("E2E_UPPER_RUN_TIME", "45s".to_owned());
+    let run_time: String = knob("E2E_UPPER_RUN_TIME", "30s".to_owned());
     let (mut project, _workers) = match workers {
         0 => {
             let project = Project::new(&repo().join("docker-compose.yml"));
@@ -1104,7 +1104,7 @@ fn five_hundred_users(workers: usize) {
             )
         });
         // Near the end of the run, with every user long spawned.
-        let seconds = run_time.trim_end_matches('s').parse::<u64>().unwrap_or(45);
+        let seconds = run_time.trim_end_matches('s').parse::<u64>().unwrap_or(30);
         std::thread::sleep(Duration::from_secs(seconds.saturating_sub(5).max(10)));
         let under_load = memory_of(&project);
         (locust.join().expect("the Locust thread"), under_load)
