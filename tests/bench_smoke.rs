@@ -275,3 +275,21 @@ fn clients_comparison_tabulates_each_locust_setup() {
     let md = std::fs::read_to_string(out.with_extension("md")).unwrap();
     assert!(md.contains("| users | Locust |"), "{md}");
 }
+
+/// `bench/idle` and `bench/swarm` need Docker and minutes to run; their
+/// imports and arguments are checked here (`--help`), so that a harness change
+/// that breaks them fails `cargo test`, not the next benchmark.
+#[test]
+fn the_docker_benchmarks_load_and_describe_themselves() {
+    for script in ["idle", "swarm"] {
+        let output = bench_script(script)
+            .arg("--help")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run bench/{script}: {e}"));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && text.contains("usage:"),
+            "bench/{script} --help: {output:?}"
+        );
+    }
+}
