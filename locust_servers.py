@@ -660,12 +660,16 @@ def _init(environment, runner=None, web_ui=None, **_kwargs):
 # whichever greenlet runs when the signal lands, and Locust 2.47's stats,
 # history and CSV-writer greenlets catch it and end quietly (stats.py,
 # stats_printer/stats_history/StatsCSV.stats_writer): then nobody stops, and
-# Docker kills Locust 10 s later with its report unwritten. Seen in 4 of 6
-# `docker stop`s of a busy stack. Raised in the main greenlet instead, it
-# reaches Locust's own handler in main.py, which writes every report and quits.
+# Docker kills Locust 10 s later with its report unwritten. Rare (the signal
+# must land while one of those runs; tests/extension reproduces it), so this is
+# a guard: raised in the main greenlet, it always reaches Locust's own handler
+# in main.py, which writes every report and quits.
 #
 # Compose stops the servers before Locust (each server `links` to it), so the
-# users would fail every request between the two. A stopping server says so in
+# users would fail every request between the two, or hang on a server already
+# gone (looking up a stopped container's name takes 10 s on an internal
+# network), and Locust then took 5.7 s to stop: past Docker's 10 s on a busy
+# machine, with its report lost. A stopping server says so in
 # each answer (STOPPING_HEADER, src/server/stopping.rs) and serves on until
 # requests stop; on the first such answer, Locust stops the test.
 
