@@ -669,9 +669,9 @@ def _init(environment, runner=None, web_ui=None, **_kwargs):
 # users would fail every request between the two, or hang on a server already
 # gone (looking up a stopped container's name takes 10 s on an internal
 # network), and Locust then took 5.7 s to stop: past Docker's 10 s on a busy
-# machine, with its report lost. A stopping server says so in
-# each answer (STOPPING_HEADER, src/server/stopping.rs) and serves on until
-# requests stop; on the first such answer, Locust stops the test.
+# machine, with its report lost. A stopping server says so in each answer
+# (STOPPING_HEADER, src/server/stopping.rs) and serves on until requests stop
+# (3 s at most); once every server has said so, Locust stops the test.
 
 #: The answer header of a server that got its stop signal.
 STOPPING_HEADER = "wine-server-stopping"
@@ -691,13 +691,17 @@ def interrupt_the_main_greenlet():
 
 
 class StopBeforeTheServers:
-    """Stops the test when a server answers that it is stopping, so that a
-    stop of the stack counts no failure."""
+    """Stops the test once every server it loads has answered that it is
+    stopping (the stack is going down), so that the stop counts no failure.
+    One server stopped alone (`docker stop no-batch`) does not stop the test:
+    its row on the Servers tab then shows it gone, and the others go on."""
 
     def __init__(self, environment) -> None:
         self.environment = environment
-        #: The first stopping server's answer seen during this test, if any.
-        self.seen: str | None = None
+        #: The servers (host, port) that said they are stopping, this test.
+        self.stopping: set[tuple[str, int]] = set()
+        #: Whether this process stopped the test for them.
+        self.stopped_the_test = False
         environment.events.request.add_listener(self._request)
         environment.events.test_start.add_listener(self._test_start)
         runner = environment.runner
@@ -705,31 +709,54 @@ class StopBeforeTheServers:
             runner.register_message(STOP_MESSAGE, self._from_worker)
 
     def _test_start(self, **_kwargs) -> None:
-        self.seen = None
+        self.stopping.clear()
+        self.stopped_the_test = False
 
-    def _request(self, response=None, name=None, **_kwargs) -> None:
+    def _request(self, response=None, url=None, **_kwargs) -> None:
         headers = getattr(response, "headers", None)
-        if self.seen is not None or not headers or not headers.get(STOPPING_HEADER):
+        if not headers or not headers.get(STOPPING_HEADER):
             return
-        self.seen = f"{name} ({getattr(response, 'url', '?')})"
-        runner = self.environment.runner
-        if isinstance(runner, WorkerRunner):
-            runner.send_message(STOP_MESSAGE, self.seen)
+        server = server_of(url or "")  # the request's URL (a response's .url is its name)
+        if server is None or server in self.stopping:
+            return
+        self.stopping.add(server)
+        if isinstance(self.environment.runner, WorkerRunner):
+            self.environment.runner.send_message(STOP_MESSAGE, list(server))
         else:
-            self._stop(self.seen)
+            self._stop_if_all_are_stopping()
 
     def _from_worker(self, msg, **_kwargs) -> None:
-        if self.seen is None:
-            self.seen = str(msg.data)
-            self._stop(self.seen)
+        host, port = msg.data
+        self.stopping.add((str(host), int(port)))
+        self._stop_if_all_are_stopping()
 
-    def _stop(self, server: str) -> None:
+    def _stop_if_all_are_stopping(self) -> None:
+        options = self.environment.parsed_options
+        targets = parse_servers(getattr(options, "servers", None) or default_servers())
+        servers = {server_of(url) for _, url in targets}
         runner = self.environment.runner
-        if runner.state in ("spawning", "running"):
-            logger.warning(
-                "%s is stopping: stopping the test, so the stop fails no request", server
-            )
-            gevent.spawn(runner.stop)  # not from a user's greenlet, which stop() kills
+        if (
+            self.stopped_the_test
+            or not servers <= self.stopping
+            or runner.state not in ("spawning", "running")
+        ):
+            return
+        self.stopped_the_test = True
+        logger.warning(
+            "every server is stopping (the stack is going down): stopping the test, "
+            "so the stop fails no request"
+        )
+        gevent.spawn(runner.stop)  # not from a user's greenlet, which stop() kills
+
+
+def server_of(url: str) -> tuple[str, int] | None:
+    """A URL's server as (host, port), the port filled in from the scheme."""
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return (parts.hostname, port) if parts.hostname else None
 
 
 class ServersView:
@@ -803,7 +830,7 @@ class ServersView:
         if (
             isinstance(self.environment.runner, MasterRunner)
             and self.servers.rows
-            and self.stop.seen is None  # the servers are gone by now
+            and not self.stop.stopped_the_test  # the servers are gone by now
         ):
             # Quitting, a master fires test_stop before its workers have
             # stopped (Locust 2.47, runners.py MasterRunner.quit): read again.

@@ -254,7 +254,7 @@ fn servers_stopped_before_locust_fail_no_request_and_the_report_is_kept() {
     let log = std::fs::read_to_string(dir.join("locust.log")).unwrap_or_default();
     let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
     assert!(
-        log.contains("is stopping: stopping the test"),
+        log.contains("every server is stopping (the stack is going down): stopping the test"),
         "Locust did not stop the test on the servers' word:\n{tail}"
     );
     assert!(

@@ -7,7 +7,8 @@
 //! the report the student keeps. So after its stop signal a server goes on
 //! serving for a moment, says in every answer that it is stopping (the
 //! [`STOPPING_HEADER`]; the lab's Locust extension, `locust_servers.py`, stops
-//! the test on it), and stops once no request has come for [`QUIET`], or
+//! the test once every server has said so), and stops once no request has come
+//! for [`QUIET`], or
 //! [`LINGER_LIMIT`] after the signal at the latest, for clients that do not
 //! listen.
 //!
@@ -27,7 +28,7 @@ use tokio::time::Instant;
 pub const STOPPING_HEADER: HeaderName = HeaderName::from_static("wine-server-stopping");
 
 /// A stopping server stops when no request came for this long: long enough
-/// for Locust to stop its users after the first answer that says so (a few
+/// for Locust to stop its users after the last server has said so (a few
 /// milliseconds, a master's message to its workers included).
 pub const QUIET: Duration = Duration::from_millis(250);
 

@@ -327,3 +327,72 @@ class Stopping(unittest.TestCase):
             handler.cancel()
             signal.signal(signal.SIGINT, signal.default_int_handler)
         self.assertEqual((reached, swallowed), (True, []))
+
+
+class FakeEvent:
+    def __init__(self):
+        self.listeners = []
+
+    def add_listener(self, listener):
+        self.listeners.append(listener)
+
+
+class FakeRunner:
+    """A local runner in the middle of a test, counting its stops."""
+
+    def __init__(self):
+        self.state = "running"
+        self.stops = 0
+
+    def register_message(self, *_args):
+        pass
+
+    def stop(self):
+        self.stops += 1
+        self.state = "stopped"
+
+
+class FakeEnvironment:
+    def __init__(self, servers):
+        self.parsed_options = type("Options", (), {"servers": servers})()
+        self.runner = FakeRunner()
+        self.events = type("Events", (), {"request": FakeEvent(), "test_start": FakeEvent()})()
+
+
+class FakeResponse:
+    """As Locust's request event gets it: its url is the request's name."""
+
+    def __init__(self, stopping):
+        self.url = "the request's name"
+        self.headers = {ext.STOPPING_HEADER: "1"} if stopping else {}
+
+
+class StoppingWithTheStack(unittest.TestCase):
+    """The test stops once every server says it is stopping, not before."""
+
+    def answer(self, environment, url, stopping=True):
+        for listener in environment.events.request.listeners:
+            listener(response=FakeResponse(stopping), name="x", url=url)
+        gevent.sleep(0)  # let a spawned stop run
+
+    def test_one_server_stopping_alone_does_not_stop_the_test(self):
+        environment = FakeEnvironment("a=http://a:80,b=http://b")
+        ext.StopBeforeTheServers(environment)
+        self.answer(environment, "http://a:80/predict")
+        self.answer(environment, "http://a/predict")
+        self.answer(environment, "http://b:80/predict", stopping=False)
+        self.assertEqual(environment.runner.stops, 0)
+
+    def test_every_server_stopping_stops_the_test_once(self):
+        environment = FakeEnvironment("a=http://a:80,b=http://b")
+        ext.StopBeforeTheServers(environment)
+        self.answer(environment, "http://a:80/predict")
+        self.answer(environment, "http://b/predict")
+        self.answer(environment, "http://b:80/")
+        self.assertEqual(environment.runner.stops, 1)
+
+    def test_a_url_names_its_server_with_the_port_of_its_scheme(self):
+        self.assertEqual(ext.server_of("http://batch-1/predict"), ("batch-1", 80))
+        self.assertEqual(ext.server_of("https://x:8443/"), ("x", 8443))
+        self.assertEqual(ext.server_of("127.0.0.1:9000"), ("127.0.0.1", 9000))
+        self.assertIsNone(ext.server_of("http://x:notaport/"))
