@@ -370,13 +370,17 @@ fn tag_lab_images(spec: &Spec) {
 }
 
 /// Gives the image tagged `from` the tag `to` as well; the image `to` named
-/// before is removed as a rebuild's would be (Docker refuses while it still has
-/// another tag or a container).
+/// before is removed as a rebuild's would be, unless another tag still names it
+/// (Docker refuses while a container uses it).
 fn retag(from: &str, to: &str) {
     let old = image_id(to);
     cmd::run(docker().args(["tag", from, to]), Duration::from_secs(60));
     let new = image_id(to);
-    if let Some(old) = old.filter(|old| Some(old) != new.as_ref()) {
+    // Only an image no tag names any more: `docker rmi <id>` of an image with
+    // one tag left deletes it with that tag (a user's `mlepc4w2-ugl:no-batch`).
+    if let Some(old) = old.filter(|old| Some(old) != new.as_ref())
+        && inspect_image(&old, "{{len .RepoTags}}").as_deref() == Some("0")
+    {
         let _ = cmd::output(docker().args(["rmi", &old]), Duration::from_secs(60));
     }
 }
