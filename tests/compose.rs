@@ -899,6 +899,10 @@ fn stop_mid_run(way: Way) {
     let dir = project.run_dir().to_path_buf();
     let log_file = std::fs::File::create(dir.join("compose-up.log")).expect("compose's log");
     let mut foreground = None;
+    // The servers first, serving: Compose starts Locust before them (their
+    // `links`), and a test started at once would find one not yet listening.
+    // A student presses Start on a page that has been up for a while.
+    healthy_servers(&project);
     phase(&format!("{way:?}: up, a test running in Locust"), || {
         if matches!(way, Way::CtrlCOnUp) {
             let child = up
