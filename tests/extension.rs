@@ -39,7 +39,7 @@ fn python_string(source: &str, name: &str) -> String {
 }
 
 #[test]
-fn the_extension_names_the_metrics_the_servers_write() {
+fn the_extension_names_the_metrics_and_the_header_the_servers_write() {
     let source = extension();
     for (name, value) in [
         ("REQUESTS_TOTAL", metrics::REQUESTS_TOTAL),
@@ -49,6 +49,10 @@ fn the_extension_names_the_metrics_the_servers_write() {
         ("RESIDENT_MEMORY", metrics::RESIDENT_MEMORY),
         ("START_TIME", metrics::START_TIME),
         ("ROUTE", Route::of("/predict").label()),
+        (
+            "STOPPING_HEADER",
+            wine_lab::server::STOPPING_HEADER.as_str(),
+        ),
     ] {
         assert_eq!(python_string(&source, name), value, "{name}");
     }

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Server, binary, model_path, post_json, read_response, wine_body};
+use wine_lab::server::STOPPING_HEADER;
 
 /// Runs one of the binaries (`wine-server`, `wine-train`) to completion with
 /// `args`; returns its exit code and what it wrote on stderr.
@@ -315,7 +316,7 @@ fn a_stopping_server_serves_on_and_says_so_until_requests_stop() {
     let before = post_json(server.addr, body.as_bytes());
     assert_eq!(before.status, 200);
     assert_eq!(
-        before.header("wine-server-stopping"),
+        before.header(STOPPING_HEADER.as_str()),
         None,
         "not stopping yet"
     );
@@ -332,7 +333,7 @@ fn a_stopping_server_serves_on_and_says_so_until_requests_stop() {
         let on_new = post_json(server.addr, body.as_bytes());
         for response in [on_kept, on_new] {
             assert_eq!(
-                (response.status, response.header("wine-server-stopping")),
+                (response.status, response.header(STOPPING_HEADER.as_str())),
                 (200, Some("1")),
                 "{}",
                 response.text()

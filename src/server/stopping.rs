@@ -7,8 +7,8 @@
 //! the report the student keeps. So after its stop signal a server goes on
 //! serving for a moment, says in every answer that it is stopping (the
 //! [`STOPPING_HEADER`]; the lab's Locust extension, `locust_servers.py`, stops
-//! the test once every server has said so), and stops once no request has come
-//! for [`QUIET`], or
+//! the test once every server has said so, and tests/extension.rs holds the two
+//! names equal), and stops once no request has come for [`QUIET`], or
 //! [`LINGER_LIMIT`] after the signal at the latest, for clients that do not
 //! listen.
 //!
